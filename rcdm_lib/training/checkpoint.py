@@ -1,0 +1,79 @@
+"""Training checkpoints: written atomically, the last N kept, exact resume.
+
+A checkpoint holds the model, the EMA, the optimizer, the step, the RNG states and the
+full config. It is written to a temporary file in the same folder, fsynced and renamed,
+so `--resume` never reads a partial file. Files from elsewhere are read with
+weights_only=True; ours hold only tensors and plain containers, so they load the same way.
+"""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import torch
+
+CKPT_RE = re.compile(r"^ckpt_(\d{8})\.pt$")
+
+
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / f"ckpt_{step:08d}.pt"
+
+
+def list_checkpoints(run_dir) -> list[Path]:
+    """Complete checkpoints in `run_dir`, oldest first (temporary files are never listed)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    return sorted(p for p in run_dir.iterdir() if CKPT_RE.match(p.name))
+
+
+def atomic_torch_save(obj, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(run_dir, step: int, state: dict, keep_last: int = 2) -> Path:
+    """Write `state` as ckpt_<step>.pt and delete all but the newest `keep_last`."""
+    path = checkpoint_path(Path(run_dir), step)
+    atomic_torch_save(state, path)
+    for old in list_checkpoints(run_dir)[:-max(keep_last, 1)]:
+        old.unlink(missing_ok=True)
+    for stale in Path(run_dir).glob(".ckpt_*.tmp*"):  # left by a process killed mid-write
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def load_checkpoint(path, map_location="cpu") -> dict:
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def latest_checkpoint(run_dir) -> Path | None:
+    ckpts = list_checkpoints(run_dir)
+    return ckpts[-1] if ckpts else None
+
+
+def config_mismatches(saved: dict, current: dict, prefix: str = "", ignore=()) -> list[str]:
+    """Names of fields that differ between two nested config dicts, as 'a.b: saved X, now Y'."""
+    out = []
+    for k in sorted(set(saved) | set(current)):
+        name = f"{prefix}{k}"
+        if k in ignore:
+            continue
+        a, b = saved.get(k, "<absent>"), current.get(k, "<absent>")
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_mismatches(a, b, prefix=name + ".", ignore=ignore)
+        elif a != b:
+            out.append(f"{name}: checkpoint has {a!r}, this run has {b!r}")
+    return out

@@ -1,0 +1,121 @@
+"""What the training loop draws batches from: images plus their conditioning.
+
+Each source returns, for dataset indices and one torch.Generator per example, the images
+x0 [B, C, H, W] in [-1, 1] and the model's keyword arguments. All randomness of an
+example (which slot, null condition) comes from its own generator, so a batch depends
+only on (seed, step, index): distributed runs and resumed runs see the same examples.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import torch
+
+from rcdm_lib.conditioning import SlotLayout
+
+
+def _as_float_images(images: torch.Tensor) -> torch.Tensor:
+    if images.dtype == torch.uint8:
+        return images.float() / 127.5 - 1.0
+    return images.float()
+
+
+class ImageSource:
+    """Unconditional: images only. images: uint8 [N, C, H, W] or float in [-1, 1]."""
+
+    def __init__(self, images: torch.Tensor):
+        if images.dim() != 4:
+            raise ValueError(f"images must be [N, C, H, W], got {list(images.shape)}")
+        self.images = images
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(self, indices: torch.Tensor, generators: list[torch.Generator]):
+        return _as_float_images(self.images[indices]), {}
+
+    def preview_kwargs(self, n: int) -> list[tuple[str, dict]]:
+        return [("unconditional", {})]
+
+    def describe(self) -> dict:
+        return {"kind": "unconditional", "n": len(self), "image_shape": list(self.images.shape[1:])}
+
+
+class SlotFeatureSource(ImageSource):
+    """Images with precomputed representations per slot (the feature cache).
+
+    features: slot name -> [N, d] (fp16 or fp32). Each example fills one uniformly chosen
+    slot, or with probability p_null none (the null condition). A one-slot layout with
+    p_null = 0 is the paper's single-representation model.
+    """
+
+    def __init__(self, images: torch.Tensor, features: Mapping[str, torch.Tensor], layout: SlotLayout,
+                 p_null: float = 0.0):
+        super().__init__(images)
+        layout = SlotLayout.from_any(layout)
+        missing = [n for n in layout.names if n not in features]
+        if missing:
+            raise ValueError(f"features are missing slots {missing}; the layout has {layout.names}")
+        for name, dim in layout.slots:
+            f = features[name]
+            if f.shape != (len(self), dim):
+                raise ValueError(f"features[{name!r}] must be [{len(self)}, {dim}], got {list(f.shape)}")
+        if not 0.0 <= p_null <= 1.0:
+            raise ValueError(f"p_null must be in [0, 1], got {p_null}")
+        self.features, self.layout, self.p_null = dict(features), layout, p_null
+
+    def batch(self, indices: torch.Tensor, generators: list[torch.Generator]):
+        x0 = _as_float_images(self.images[indices])
+        rep = self.layout.null(len(indices))
+        names = self.layout.names
+        for row, (i, g) in enumerate(zip(indices.tolist(), generators)):
+            u_null, u_slot = torch.rand(2, generator=g).tolist()
+            if u_null < self.p_null:
+                continue
+            name = names[min(int(u_slot * len(names)), len(names) - 1)]
+            start, end = self.layout.offset(name)
+            rep[row, start:end] = self.features[name][i].float()
+        return x0, {"rep": rep}
+
+    def preview_kwargs(self, n: int) -> list[tuple[str, dict]]:
+        """The first n examples conditioned on each slot, and the null condition."""
+        idx = torch.arange(min(n, len(self)))
+        out = [(name, {"rep": self.layout.fill(name, self.features[name][idx].float())}) for name in self.layout.names]
+        if self.p_null > 0:
+            out.append(("null", {"rep": self.layout.null(len(idx))}))
+        return out
+
+    def describe(self) -> dict:
+        return {"kind": "slots", "n": len(self), "slots": [list(s) for s in self.layout.slots], "p_null": self.p_null}
+
+
+class EncoderSource(ImageSource):
+    """Conditioning computed online by a frozen encoder on each batch (one slot, no cache).
+
+    encoder_view maps the RCDM images x0 [-1, 1] to the encoder's input (e.g. a resize);
+    the identity by default.
+    """
+
+    def __init__(self, images: torch.Tensor, encoder: Callable, rep_dim: int,
+                 encoder_view: Callable | None = None):
+        super().__init__(images)
+        self.encoder, self.rep_dim = encoder, rep_dim
+        self.encoder_view = encoder_view or (lambda x: x)
+
+    @torch.no_grad()
+    def _encode(self, x0):
+        h = self.encoder(self.encoder_view(x0))
+        if h.shape != (x0.shape[0], self.rep_dim):
+            raise ValueError(f"encoder must return [N, {self.rep_dim}], got {list(h.shape)}")
+        return h.float()
+
+    def batch(self, indices, generators):
+        x0 = _as_float_images(self.images[indices])
+        return x0, {"rep": self._encode(x0)}
+
+    def preview_kwargs(self, n: int):
+        x0 = _as_float_images(self.images[: min(n, len(self))])
+        return [("encoder", {"rep": self._encode(x0)})]
+
+    def describe(self) -> dict:
+        return {"kind": "encoder", "n": len(self), "rep_dim": self.rep_dim}

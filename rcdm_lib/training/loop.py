@@ -1,0 +1,229 @@
+"""The RCDM training loop: one loop from a 2-core laptop to many GPUs under torchrun.
+
+AdamW, EMA, optional gradient clipping and accumulation, bf16 autocast on CUDA (fp32 on
+CPU), uniform timesteps, the hybrid loss. Every example's randomness (timestep, noise,
+slot, null condition) is drawn from a generator seeded by (seed, step, dataset index), and
+the data position follows from the step, so a resumed run continues exactly and a
+distributed run equals a single-process run on the combined batch.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DistributedSampler
+
+from rcdm_lib.training.checkpoint import (
+    config_mismatches,
+    latest_checkpoint,
+    load_checkpoint,
+    save_checkpoint,
+)
+from rcdm_lib.training.config import RUN_ONLY_FIELDS, DiffusionConfig, TrainConfig
+from rcdm_lib.training.distributed import DistInfo, all_reduce_mean, barrier
+from rcdm_lib.training.ema import EMA
+from rcdm_lib.training.metrics_log import MetricsLog
+from rcdm_lib.unet import UNet, UNetConfig, save_unet
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+def example_seed(seed: int, step: int, index: int) -> int:
+    digest = hashlib.blake2b(f"{seed}:{step}:{index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") & ((1 << 63) - 1)
+
+
+@dataclass
+class TrainResult:
+    step: int
+    run_dir: Path
+    model: UNet
+    ema: UNet
+    last_checkpoint: Path | None
+    seconds: float
+
+
+def _full_config(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: TrainConfig, data) -> dict:
+    return {"unet": unet_cfg.to_dict(), "diffusion": vars(diff_cfg).copy(), "train": train_cfg.to_dict(),
+            "data": data.describe()}
+
+
+class _IndexSet(torch.utils.data.Dataset):
+    def __init__(self, n):
+        self.n = n
+
+    def __len__(self):
+        return self.n
+
+
+def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: TrainConfig, data, run_dir,
+               resume: bool = False, info: DistInfo | None = None, progress: bool = True,
+               stop_after: int | None = None) -> TrainResult:
+    """Train (or resume) an RCDM in `run_dir`; rank 0 writes checkpoints, metrics and grids.
+
+    stop_after: return after this many optimizer steps of this call (for tests).
+    """
+    info = info or DistInfo()
+    device = info.device
+    run_dir = Path(run_dir)
+    cfg = train_cfg
+    if cfg.batch_size % cfg.grad_accum:
+        raise ValueError(f"batch_size {cfg.batch_size} must be divisible by grad_accum {cfg.grad_accum}")
+    full_cfg = _full_config(unet_cfg, diff_cfg, cfg, data)
+    diffusion = diff_cfg.build()
+
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = UNet(unet_cfg).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ema = EMA(model, cfg.ema_rate)
+    step = 0
+    last_ckpt = latest_checkpoint(run_dir) if resume else None
+    if resume and last_ckpt is None and info.is_main:
+        print(f"--resume: no checkpoint in {run_dir}; starting from step 0")
+    if last_ckpt is not None:
+        state = load_checkpoint(last_ckpt, map_location=device)
+        diffs = config_mismatches(state["config"], full_cfg, ignore=RUN_ONLY_FIELDS)
+        if diffs:
+            raise ValueError(f"cannot resume from {last_ckpt}: it was trained with another config:\n  "
+                             + "\n  ".join(diffs))
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        step = int(state["step"])
+        if info.is_main:
+            print(f"resumed from {last_ckpt} at step {step}")
+    elif info.is_main and not resume and latest_checkpoint(run_dir) is not None:
+        raise ValueError(f"{run_dir} already holds checkpoints; pass --resume to continue or choose another --out")
+
+    ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.enabled else model
+    sampler = DistributedSampler(_IndexSet(len(data)), num_replicas=info.world_size, rank=info.rank,
+                                 shuffle=True, seed=cfg.seed, drop_last=True)
+    steps_per_epoch = len(sampler) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"the data has {len(data)} examples, fewer than one global batch "
+                         f"({cfg.batch_size} x {info.world_size} processes)")
+    autocast = device.type == "cuda" and cfg.bf16
+    log = MetricsLog(run_dir, enabled=info.is_main, truncate_after=step if last_ckpt is not None else 0)
+    if info.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "config.json").write_text(json.dumps(full_cfg, indent=1))
+
+    bar = None
+    if progress and info.is_main:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
+    epoch_cache: tuple[int, list[int]] | None = None
+    t_start, steps_this_call, window = time.time(), 0, []
+    micro = cfg.batch_size // cfg.grad_accum
+    T = diffusion.num_timesteps
+    try:
+        while step < cfg.steps:
+            if stop_after is not None and steps_this_call >= stop_after:
+                break
+            t0 = time.time()
+            epoch, k = divmod(step, steps_per_epoch)
+            if epoch_cache is None or epoch_cache[0] != epoch:
+                sampler.set_epoch(epoch)
+                epoch_cache = (epoch, list(sampler))
+            idx = torch.tensor(epoch_cache[1][k * cfg.batch_size:(k + 1) * cfg.batch_size])
+            gens = [torch.Generator().manual_seed(example_seed(cfg.seed, step, int(i))) for i in idx]
+            x0, kwargs = data.batch(idx, gens)
+            t = torch.stack([torch.randint(0, T, (), generator=g) for g in gens])
+            noise = torch.stack([torch.randn(x0.shape[1:], generator=g) for g in gens])
+            x0, t, noise = x0.to(device), t.to(device), noise.to(device)
+            kwargs = {kk: v.to(device) for kk, v in kwargs.items()}
+
+            per_example = {}
+            for m in range(cfg.grad_accum):
+                sl = slice(m * micro, (m + 1) * micro)
+                last_micro = m == cfg.grad_accum - 1
+                sync = ddp_model.no_sync() if (info.enabled and not last_micro) else contextlib.nullcontext()
+                with sync, torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
+                    losses = diffusion.training_losses(ddp_model, x0[sl], t[sl],
+                                                       model_kwargs={kk: v[sl] for kk, v in kwargs.items()},
+                                                       noise=noise[sl])
+                    (losses["loss"].float().mean() / cfg.grad_accum).backward()
+                for kk, v in losses.items():
+                    per_example.setdefault(kk, []).append(v.detach().float())
+            per_example = {kk: torch.cat(v) for kk, v in per_example.items()}
+            loss = all_reduce_mean(per_example["loss"].mean(), info)
+            if not torch.isfinite(loss):
+                good = latest_checkpoint(run_dir)
+                raise TrainingDiverged(
+                    f"the loss became {loss.item()} at step {step}; stopping. The last good checkpoint is "
+                    f"{good if good else '(none yet)'}; lower the learning rate or enable grad_clip and --resume."
+                )
+            grad_norm = None
+            if cfg.grad_clip:
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            ema.update(model)
+            step += 1
+            steps_this_call += 1
+            window.append((time.time() - t0, cfg.batch_size * info.world_size))
+            window = window[-20:]
+            img_s = sum(n for _, n in window) / max(sum(s for s, _ in window), 1e-9)
+
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                rec = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"], "img_per_s": img_s,
+                       "epoch": epoch}
+                for kk in ("mse", "vb"):
+                    if kk in per_example:
+                        rec[kk] = all_reduce_mean(per_example[kk].mean(), info).item()
+                q = (t * 4 // T).clamp(max=3)
+                for qi in range(4):
+                    sel = per_example["loss"][(q == qi).cpu()]
+                    if len(sel):
+                        rec[f"loss_q{qi}"] = sel.mean().item()
+                if grad_norm is not None:
+                    rec["grad_norm"] = grad_norm
+                log.write(rec)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{img_s:.1f}")
+            if cfg.sample_every and step % cfg.sample_every == 0 and info.is_main:
+                write_preview(ema.model, diff_cfg, data, run_dir / "samples" / f"step_{step:08d}.png",
+                              cfg.sample_steps, device)
+            if step % cfg.ckpt_every == 0 or step == cfg.steps:
+                if info.is_main:
+                    last_ckpt = save_checkpoint(run_dir, step, {
+                        "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
+                        "step": step, "rng": {"torch": torch.get_rng_state()}, "config": full_cfg,
+                        "data_position": {"epoch": epoch, "batch": k + 1},
+                    }, keep_last=cfg.keep_last)
+                barrier(info)
+    finally:
+        if bar is not None:
+            bar.close()
+        log.close()
+    if step == cfg.steps and info.is_main:
+        save_unet(run_dir / "ema.safetensors", ema.model, extra={"step": step, "train_config": full_cfg})
+    return TrainResult(step=step, run_dir=run_dir, model=model, ema=ema.model, last_checkpoint=last_ckpt,
+                       seconds=time.time() - t_start)
+
+
+@torch.no_grad()
+def write_preview(model: UNet, diff_cfg: DiffusionConfig, data, path: Path, steps: int, device, n: int = 8):
+    """A grid with one row per conditioning (each slot, the null condition) from a fixed noise."""
+    from rcdm_lib.viz import save_image_grid
+
+    diffusion = diff_cfg.build(timestep_respacing=f"ddim{steps}")
+    rows = []
+    size = model.config.image_size
+    for _, kwargs in data.preview_kwargs(n):
+        m = kwargs["rep"].shape[0] if "rep" in kwargs else n
+        noise = torch.randn(m, 3, size, size, generator=torch.Generator().manual_seed(0)).to(device)
+        rows.append(diffusion.ddim_sample_loop(model, noise.shape, noise=noise,
+                                               model_kwargs={k: v.to(device) for k, v in kwargs.items()}))
+    save_image_grid(torch.cat(rows), path, nrow=max(r.shape[0] for r in rows), scale=2)
