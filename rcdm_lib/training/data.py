@@ -119,3 +119,46 @@ class EncoderSource(ImageSource):
 
     def describe(self) -> dict:
         return {"kind": "encoder", "n": len(self), "rep_dim": self.rep_dim}
+
+
+class FolderPairSource:
+    """Real data (an ImageFolder yielding the official preprocessing pair) with online encoding.
+
+    dataset[i] -> ((rcdm_image [3, S, S], encoder_image [3, E, E]), label). Images are decoded
+    by `threads` worker threads; the encoder runs on `device`. Used at imagenet128.
+    """
+
+    def __init__(self, dataset, encoder: Callable, rep_dim: int, device="cpu", threads: int = 8):
+        self.dataset, self.encoder, self.rep_dim = dataset, encoder, rep_dim
+        self.device, self.threads = torch.device(device), threads
+        self._pool = None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def _load(self, indices):
+        from concurrent.futures import ThreadPoolExecutor
+
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads)
+        pairs = list(self._pool.map(lambda i: self.dataset[int(i)][0], indices))
+        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    @torch.no_grad()
+    def _encode(self, enc_images):
+        h = self.encoder(enc_images.to(self.device))
+        if h.shape != (enc_images.shape[0], self.rep_dim):
+            raise ValueError(f"encoder must return [N, {self.rep_dim}], got {list(h.shape)}")
+        return h.float()
+
+    def batch(self, indices, generators):
+        x0, enc = self._load(indices.tolist() if torch.is_tensor(indices) else indices)
+        return x0, {"rep": self._encode(enc)}
+
+    def preview_kwargs(self, n: int):
+        _, enc = self._load(list(range(min(n, len(self)))))
+        return [("encoder", {"rep": self._encode(enc)})]
+
+    def describe(self) -> dict:
+        spec = getattr(self.dataset, "spec", None)
+        return {"kind": "folder", "n": len(self), "rep_dim": self.rep_dim, "dataset": spec}

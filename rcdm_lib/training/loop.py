@@ -43,7 +43,7 @@ def example_seed(seed: int, step: int, index: int) -> int:
 
 @dataclass
 class TrainResult:
-    step: int
+    step: int  # seconds: training time over all resumed calls
     run_dir: Path
     model: UNet
     ema: UNet
@@ -84,7 +84,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     model = UNet(unet_cfg).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(model, cfg.ema_rate)
-    step = 0
+    step, prior_seconds = 0, 0.0
     last_ckpt = latest_checkpoint(run_dir) if resume else None
     if resume and last_ckpt is None and info.is_main:
         print(f"--resume: no checkpoint in {run_dir}; starting from step 0")
@@ -99,6 +99,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
         opt.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["rng"]["torch"])
         step = int(state["step"])
+        prior_seconds = float(state.get("train_seconds", 0.0))
         if info.is_main:
             print(f"resumed from {last_ckpt} at step {step}")
     elif info.is_main and not resume and latest_checkpoint(run_dir) is not None:
@@ -201,6 +202,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
                         "model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt.state_dict(),
                         "step": step, "rng": {"torch": torch.get_rng_state()}, "config": full_cfg,
                         "data_position": {"epoch": epoch, "batch": k + 1},
+                        "train_seconds": prior_seconds + time.time() - t_start,
                     }, keep_last=cfg.keep_last)
                 barrier(info)
     finally:
@@ -210,7 +212,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     if step == cfg.steps and info.is_main:
         save_unet(run_dir / "ema.safetensors", ema.model, extra={"step": step, "train_config": full_cfg})
     return TrainResult(step=step, run_dir=run_dir, model=model, ema=ema.model, last_checkpoint=last_ckpt,
-                       seconds=time.time() - t_start)
+                       seconds=prior_seconds + time.time() - t_start)
 
 
 @torch.no_grad()

@@ -1,0 +1,93 @@
+"""Build the training data of a profile: the tiny slot model's feature cache, or real data."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from rcdm_lib.conditioning import SlotLayout
+from rcdm_lib.training.data import FolderPairSource, SlotFeatureSource
+
+# Supervised is used through its backbone only, as in the paper (its head is the classifier).
+HEADLESS = {"supervised"}
+
+
+def slot_name(method: str, layer: str) -> str:
+    return f"{method}_{layer}"
+
+
+def tiny_slot_names(methods) -> list[str]:
+    out = []
+    for m in methods:
+        out.append(slot_name(m, "backbone"))
+        if m not in HEADLESS:
+            out.append(slot_name(m, "head"))
+    return out
+
+
+def resize_images(images_uint8: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 [N, 3, H, W] -> uint8 [N, 3, size, size]; area averaging when shrinking by an integer factor."""
+    if images_uint8.shape[-1] == size:
+        return images_uint8
+    x = images_uint8.float()
+    if images_uint8.shape[-1] % size == 0:
+        x = F.avg_pool2d(x, images_uint8.shape[-1] // size)
+    else:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8)
+
+
+def load_tiny_encoders(profile: dict, device="cpu") -> dict:
+    """{slot name: frozen encoder} for every slot of the profile's tiny encoders."""
+    from rcdm_lib.encoders import get_encoder
+
+    enc_cfg = profile["encoders"]
+    enc_dir = Path(enc_cfg["dir"])
+    out = {}
+    for method in enc_cfg["methods"]:
+        path = enc_dir / f"{method}.safetensors"
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"tiny encoder {path} is missing; train it with "
+                f"`python scripts/train_encoder.py --profile {profile['profile']} --method {method}`"
+            )
+        for layer in ("backbone",) if method in HEADLESS else ("backbone", "head"):
+            out[slot_name(method, layer)] = get_encoder(method, layer=layer, weights=path, device=device)
+    return out
+
+
+def tiny_slot_source(profile: dict, device="cpu") -> SlotFeatureSource:
+    """The built-in train split at the RCDM resolution, with cached features of every slot.
+
+    Encoders see the dataset image at its native size (profile data.size); RCDM is trained
+    on the same image resized to rcdm.image_size.
+    """
+    from rcdm_lib.data import FactorShapes, dataset_features
+
+    r, data_cfg = profile["rcdm"], profile["data"]
+    ds = FactorShapes("train", size=data_cfg["size"], length=r["train_length"], seed=data_cfg["seed"])
+    images, _ = ds.all_uint8()  # [N, 3, H, W] uint8
+    encoders = load_tiny_encoders(profile, device=device)
+    cache = Path(profile.get("cache_dir", ".cache")) / "features"
+    feats = {name: dataset_features(enc, ds, cache, device=device).half() for name, enc in encoders.items()}
+    layout = SlotLayout(tuple((n, f.shape[1]) for n, f in feats.items()))
+    return SlotFeatureSource(resize_images(images, r["image_size"]), feats, layout, p_null=r["p_null"])
+
+
+def folder_source(profile: dict, encoder_name: str, layer: str, data_root: str | None, device) -> FolderPairSource:
+    """Real data (ImageNet layout) with one encoder computed online: the paper's setup."""
+    from rcdm_lib.data import ImageFolder, PreprocessPair
+    from rcdm_lib.encoders import get_encoder
+
+    data_cfg = profile.get("data", {})
+    root = data_root or data_cfg.get("root")
+    if not root:
+        raise ValueError(f"profile {profile['profile']!r} needs an image folder: pass --data /path/to/imagenet/train "
+                         "or set data.root in _config.yml")
+    if not Path(root).is_dir():
+        raise FileNotFoundError(f"image folder {root} not found; expected an ImageNet-layout folder root/<class>/<image>")
+    weights = (profile.get("encoders", {}).get("weights") or {}).get(encoder_name)
+    encoder = get_encoder(encoder_name, layer=layer, weights=weights, device=device)
+    pair = PreprocessPair(data_cfg.get("image_size", 128), data_cfg.get("encoder_size", 224), random_flip=True)
+    return FolderPairSource(ImageFolder(root, transform=pair), encoder, encoder.rep_dim, device=device)

@@ -1,0 +1,138 @@
+#!/usr/bin/env python
+"""Benchmark RCDM training steps (hybrid loss + AdamW + EMA): images/s and peak memory.
+
+    python scripts/bench_train.py                         # the tiny profile's config on CPU
+    python scripts/bench_train.py --configs tiny 128px    # on CUDA: fp32/bf16 x channels_last x compile
+
+Synthetic data; each case runs in a fresh subprocess (its own peak memory). Prints a table
+and the machine it ran on.
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import multiprocessing as mp
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def configs() -> dict:
+    from rcdm_lib.config import load_profile
+
+    tiny = load_profile("tiny")["rcdm"]
+    return {
+        "tiny": dict(**tiny["unet"], image_size=tiny["image_size"], rep_dim=1024),
+        "128px": dict(image_size=128, model_channels=256, num_res_blocks=2, channel_mult=(1, 1, 2, 3, 4),
+                      attention_resolutions=(32, 16, 8), num_heads=4, rep_dim=2048),
+    }
+
+
+def run_case(name, cfg_kw, device, batch, iters, bf16, channels_last, compile_, threads, queue):
+    import torch
+
+    from rcdm_lib.diffusion import GaussianDiffusion
+    from rcdm_lib.training.ema import EMA
+    from rcdm_lib.unet import UNet, UNetConfig
+
+    if threads:
+        torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    cfg = UNetConfig(**cfg_kw)
+    model = UNet(cfg).to(device)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=fmt)
+    ema = EMA(model, 0.999)
+    fwd = torch.compile(model) if compile_ else model
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    d = GaussianDiffusion.from_official(1000, "linear", learn_sigma=cfg.learn_sigma)
+    x0 = torch.rand(batch, 3, cfg.image_size, cfg.image_size, device=device).mul(2).sub(1).to(memory_format=fmt)
+    rep = torch.randn(batch, cfg.rep_dim, device=device)
+    dev_type = torch.device(device).type
+
+    def step():
+        t = torch.randint(0, 1000, (batch,), device=device)
+        with torch.autocast(device_type=dev_type, dtype=torch.bfloat16, enabled=bf16):
+            loss = d.training_losses(fwd, x0, t, model_kwargs={"rep": rep})["loss"].float().mean()
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        ema.update(model)
+
+    for _ in range(2 if compile_ else 1):
+        step()
+    if dev_type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    t0 = time.perf_counter()
+    for _ in range(iters):
+        step()
+    if dev_type == "cuda":
+        torch.cuda.synchronize()
+        peak = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    dt = time.perf_counter() - t0
+    queue.put(dict(config=name, device=device, batch=batch, bf16=bf16, channels_last=channels_last,
+                   compile=compile_, threads=torch.get_num_threads(),
+                   params=sum(p.numel() for p in model.parameters()), img_s=batch * iters / dt, peak_mib=peak))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--configs", nargs="+", default=None, help="tiny, 128px (default: tiny on CPU, both on CUDA)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--batch", type=int, default=None, help="default: tiny 64; 128px 16 on CUDA, 1 on CPU")
+    p.add_argument("--iters", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
+    p.add_argument("--compile", action="store_true", help="also try torch.compile on CPU")
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+
+    import torch
+
+    from rcdm_lib.artifacts import hardware
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    cuda = device.startswith("cuda")
+    names = args.configs or (["tiny", "128px"] if cuda else ["tiny"])
+    all_cfgs = configs()
+    cases = []
+    for name in names:
+        batch = args.batch or (64 if name == "tiny" else (16 if cuda else 1))
+        if cuda:
+            variants = list(itertools.product([False, True], [False, True], [False, True]))
+        else:
+            variants = [(False, False, False)] + ([(False, False, True)] if args.compile else [])
+        cases += [(name, all_cfgs[name], device, batch, args.iters, bf, cl, co, args.threads)
+                  for bf, cl, co in variants]
+    ctx = mp.get_context("spawn")
+    rows = []
+    for case in cases:
+        q = ctx.Queue()
+        proc = ctx.Process(target=run_case, args=(*case, q))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            print(f"case {case[0]} bf16={case[5]} channels_last={case[6]} compile={case[7]} failed "
+                  f"(exit code {proc.exitcode})")
+            continue
+        rows.append(q.get())
+    hw = hardware()
+    print(f"machine: {hw['cpu']}, {hw['cpu_count']} cores, torch {hw['torch']}" + (f", GPU {hw['cuda']}" if hw["cuda"] else ""))
+    mem = "peak GPU MiB" if cuda else "peak RSS MiB"
+    print(f"{'config':7} {'batch':>5} {'bf16':>5} {'ch_last':>7} {'compile':>7} {'threads':>7} {'params':>12} "
+          f"{'img/s':>9} {mem:>13}")
+    for r in rows:
+        print(f"{r['config']:7} {r['batch']:5d} {str(r['bf16']):>5} {str(r['channels_last']):>7} "
+              f"{str(r['compile']):>7} {r['threads']:7d} {r['params']:12,d} {r['img_s']:9.1f} {r['peak_mib']:13.0f}")
+    if args.json:
+        Path(args.json).write_text(json.dumps({"machine": hw, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

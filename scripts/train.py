@@ -1,0 +1,134 @@
+#!/usr/bin/env python
+"""Train an RCDM: the same script on a 2-core laptop (tiny profile) and on many GPUs.
+
+    python scripts/train.py --profile tiny                     # the tiny book's slot model
+    torchrun --nproc_per_node=8 scripts/train.py --profile imagenet128 \\
+        --encoder dino --layer backbone --data /path/to/imagenet/train
+    # multi-node: torchrun --nnodes=4 --nproc_per_node=8 --rdzv_backend=c10d \\
+    #   --rdzv_endpoint=HOST:29500 --rdzv_id=rcdm scripts/train.py --profile imagenet128 ...
+
+The profile (`_config.yml`, section `rcdm`) gives the UNet, the diffusion process and the
+optimisation; every option below overrides it. Checkpoints go to --out (atomically, the
+last few kept); --resume continues exactly where a run stopped. Rank 0 writes
+metrics.jsonl, TensorBoard (when installed), sample grids and checkpoints. gloo on CPU,
+nccl on GPU, bf16 autocast on CUDA.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import sys
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))
+
+import torch  # noqa: E402
+
+from rcdm_lib.artifacts import file_sha256, hardware, update_manifest  # noqa: E402
+from rcdm_lib.config import load_profile  # noqa: E402
+from rcdm_lib.training import DiffusionConfig, TrainConfig, init_distributed, train_rcdm  # noqa: E402
+from rcdm_lib.training.distributed import cleanup  # noqa: E402
+from rcdm_lib.training.sources import folder_source, tiny_slot_source  # noqa: E402
+from rcdm_lib.unet import UNetConfig, save_unet  # noqa: E402
+
+TRAIN_FLAGS = {  # option -> TrainConfig field
+    "steps": "steps", "batch_size": "batch_size", "grad_accum": "grad_accum", "lr": "lr",
+    "weight_decay": "weight_decay", "ema_rate": "ema_rate", "grad_clip": "grad_clip", "p_null": "p_null",
+    "seed": "seed", "log_every": "log_every", "ckpt_every": "ckpt_every", "keep_last": "keep_last",
+    "sample_every": "sample_every",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="tiny", help="run profile from _config.yml: smoke, tiny, imagenet128")
+    p.add_argument("--out", help="run folder for checkpoints, metrics and grids (default: rcdm.out of the profile)")
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--device", help="cpu, cuda or auto (default: the profile's device)")
+    p.add_argument("--threads", type=int, help="torch CPU threads per process")
+    g = p.add_argument_group("conditioning (imagenet128: one model per representation, as in the paper)")
+    g.add_argument("--encoder", help="supervised, dino, simclr, barlow, vicreg, swav (real-data profiles)")
+    g.add_argument("--layer", default="backbone", help="backbone (trunk) or head (projector)")
+    g.add_argument("--data", help="ImageFolder root (ImageNet layout) for real-data profiles")
+    g = p.add_argument_group("optimisation (override the profile)")
+    g.add_argument("--steps", type=int, help="total optimizer steps")
+    g.add_argument("--batch-size", type=int, help="per-process batch size")
+    g.add_argument("--grad-accum", type=int, help="micro-batches per step")
+    g.add_argument("--lr", type=float, help="AdamW learning rate (paper: 1e-4)")
+    g.add_argument("--weight-decay", type=float, help="AdamW weight decay (paper: 0)")
+    g.add_argument("--ema-rate", type=float, help="EMA rate (paper: 0.9999)")
+    g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
+    g.add_argument("--p-null", type=float, help="probability of the null condition (slot models)")
+    g.add_argument("--seed", type=int)
+    g = p.add_argument_group("bookkeeping")
+    g.add_argument("--log-every", type=int, help="steps between metrics lines")
+    g.add_argument("--ckpt-every", type=int, help="steps between checkpoints")
+    g.add_argument("--keep-last", type=int, help="checkpoints kept")
+    g.add_argument("--sample-every", type=int, help="steps between sample grids (0: none)")
+    g.add_argument("--export", help="write the final EMA weights here (default: rcdm.export of the profile)")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def configs_from(profile: dict, args) -> tuple[dict, DiffusionConfig, TrainConfig]:
+    r = profile.get("rcdm")
+    if not r:
+        raise SystemExit(f"profile {profile['profile']!r} has no 'rcdm' section in _config.yml")
+    train = dict(r.get("train") or {})
+    train.setdefault("seed", profile.get("seed", 0))
+    if "p_null" in r:
+        train.setdefault("p_null", r["p_null"])
+    for opt, field in TRAIN_FLAGS.items():
+        v = getattr(args, opt)
+        if v is not None:
+            train[field] = v
+    return dict(r.get("unet") or {}), DiffusionConfig(**(r.get("diffusion") or {})), TrainConfig.from_dict(train)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    profile = load_profile(args.profile)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = init_distributed(args.device or profile.get("device", "auto"))
+    unet_kw, diff_cfg, train_cfg = configs_from(profile, args)
+    r = profile["rcdm"]
+    if args.encoder or profile.get("data", {}).get("root") or args.data:
+        if not args.encoder:
+            raise SystemExit("real-data training needs --encoder (supervised, dino, simclr, barlow, vicreg, swav)")
+        data = folder_source(profile, args.encoder, args.layer, args.data, info.device)
+        unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_dim": data.rep_dim})
+    else:
+        data = tiny_slot_source(profile, device="cpu")
+        unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_slots": data.layout.slots})
+    out = Path(args.out or r.get("out") or f"runs/{profile['profile']}/rcdm")
+    if info.is_main:
+        n = sum(p.numel() for p in __import__("rcdm_lib.unet", fromlist=["UNet"]).UNet(unet_cfg).parameters())
+        print(f"profile {profile['profile']}: {unet_cfg.image_size}px UNet, {n:,} parameters, "
+              f"{len(data)} training examples, {info.world_size} process(es) on {info.device}; run folder {out}",
+              flush=True)
+    res = train_rcdm(unet_cfg, diff_cfg, train_cfg, data, out, resume=args.resume, info=info,
+                     progress=not args.no_progress)
+    if info.is_main and res.step == train_cfg.steps:
+        export = args.export or r.get("export")
+        if export:
+            export = Path(export)
+            save_unet(export, res.ema, extra={"step": res.step, "diffusion": vars(diff_cfg),
+                                              "train": train_cfg.to_dict(), "data": data.describe()})
+            command = " ".join(shlex.quote(a) for a in ["python", "scripts/train.py"] + (argv or sys.argv[1:]))
+            update_manifest(export.parent / "manifest.json", export.stem, {
+                "file": export.name, "sha256": file_sha256(export), "bytes": export.stat().st_size,
+                "command": command, "hardware": {**hardware(), "device": str(info.device),
+                                                 "world_size": info.world_size},
+                "train_seconds": round(res.seconds, 1), "steps": res.step,
+                "date": datetime.datetime.now().isoformat(timespec="seconds"),
+            })
+            print(f"exported the EMA model to {export} ({export.stat().st_size / 1e6:.1f} MB)")
+    cleanup(info)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
