@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ema-rate", type=float, help="EMA rate (paper: 0.9999)")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
     g.add_argument("--p-null", type=float, help="probability of the null condition (slot models)")
-    g.add_argument("--seed", type=int)
+    g.add_argument("--seed", type=int, help="seed of the initial weights and of every example's noise")
     g = p.add_argument_group("bookkeeping")
     g.add_argument("--log-every", type=int, help="steps between metrics lines")
     g.add_argument("--ckpt-every", type=int, help="steps between checkpoints")

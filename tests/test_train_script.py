@@ -1,0 +1,95 @@
+"""scripts/train.py: options documented, profile overridden by options, clear errors."""
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from rcdm_lib.artifacts import update_manifest, verify_manifest
+from rcdm_lib.config import load_profile
+from rcdm_lib.sampling import sample_from_reps
+from rcdm_lib.training.sources import folder_source, resize_images, tiny_slot_names
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load_script(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_help_documents_every_option():
+    out = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--help"], capture_output=True,
+                         text=True, check=True).stdout
+    train = _load_script("train")
+    for action in train.build_parser()._actions:
+        for flag in action.option_strings:
+            assert flag in out
+        if action.option_strings and action.dest != "help":
+            assert action.help, f"{action.option_strings} has no help text"
+    assert "torchrun" in out and "--rdzv_endpoint" in out
+
+
+def test_options_override_the_profile():
+    train = _load_script("train")
+    args = train.build_parser().parse_args(["--profile", "tiny", "--steps", "7", "--lr", "3e-4", "--p-null", "0.5"])
+    unet_kw, diff, cfg = train.configs_from(load_profile("tiny"), args)
+    assert cfg.steps == 7 and cfg.lr == 3e-4 and cfg.p_null == 0.5
+    prof = load_profile("tiny")["rcdm"]
+    assert cfg.batch_size == prof["train"]["batch_size"] and cfg.ema_rate == prof["train"]["ema_rate"]
+    assert diff.noise_schedule == prof["diffusion"]["noise_schedule"]
+    assert unet_kw["model_channels"] == prof["unet"]["model_channels"]
+
+
+def test_real_data_errors_name_what_is_missing(tmp_path):
+    prof = load_profile("imagenet128")
+    with pytest.raises(ValueError, match="--data /path/to/imagenet/train"):
+        folder_source(prof, "dino", "backbone", None, "cpu")
+    with pytest.raises(FileNotFoundError, match="ImageNet-layout"):
+        folder_source(prof, "dino", "backbone", str(tmp_path / "nope"), "cpu")
+
+
+def test_slot_names_and_resize():
+    assert tiny_slot_names(["supervised", "dino"]) == ["supervised_backbone", "dino_backbone", "dino_head"]
+    x = torch.zeros(1, 3, 4, 4, dtype=torch.uint8)
+    x[..., :2, :2] = 200  # one 2x2 block -> one pixel of the 2x2 image
+    y = resize_images(x, 2)
+    assert y.shape == (1, 3, 2, 2) and y[0, 0, 0, 0] == 200 and y[0, 0, 1, 1] == 0
+
+
+def test_manifest_roundtrip_and_hash_check(tmp_path):
+    f = tmp_path / "m.safetensors"
+    f.write_bytes(b"abc")
+    from rcdm_lib.artifacts import file_sha256
+
+    update_manifest(tmp_path / "manifest.json", "m", {"file": "m.safetensors", "sha256": file_sha256(f)})
+    assert verify_manifest(tmp_path / "manifest.json") == []
+    f.write_bytes(b"abd")
+    assert "has sha256" in verify_manifest(tmp_path / "manifest.json")[0]
+    f.unlink()
+    assert "is missing" in verify_manifest(tmp_path / "manifest.json")[0]
+
+
+def test_sample_from_reps_shares_noise_and_is_reproducible():
+    from rcdm_lib.diffusion import GaussianDiffusion
+    from rcdm_lib.unet import UNet, UNetConfig
+
+    torch.manual_seed(0)
+    model = UNet(UNetConfig(image_size=8, model_channels=32, num_res_blocks=1, channel_mult=(1, 2),
+                            attention_resolutions=(4,), rep_dim=3)).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.05)
+    d = GaussianDiffusion.from_official(1000, "linear", timestep_respacing="ddim5")
+    rep = torch.randn(2, 3)
+    a = sample_from_reps(model, d, rep, n_per=3, seed=1)
+    b = sample_from_reps(model, d, rep, n_per=3, seed=1, batch_size=4)  # batching must not change results
+    assert a.shape == (2, 3, 3, 8, 8) and torch.allclose(a, b, atol=1e-5)
+    shared = torch.randn(3, 3, 8, 8)
+    c = sample_from_reps(model, d, torch.cat([rep[:1], rep[:1]]), n_per=3, noise=shared)
+    assert torch.allclose(c[0], c[1])  # same representation + same noise -> same images
+    with pytest.raises(ValueError, match=r"rep must be \[N, 3\], got \[2, 4\]"):
+        sample_from_reps(model, d, torch.randn(2, 4))
