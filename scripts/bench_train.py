@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing as mp
 import resource
 import sys
 import time
@@ -95,7 +94,7 @@ def main():
 
     import torch
 
-    from rcdm_lib.artifacts import hardware
+    from rcdm_lib.bench import machine_line, run_isolated
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     cuda = device.startswith("cuda")
@@ -110,20 +109,8 @@ def main():
             variants = [(False, False, False)] + ([(False, False, True)] if args.compile else [])
         cases += [(name, all_cfgs[name], device, batch, args.iters, bf, cl, co, args.threads)
                   for bf, cl, co in variants]
-    ctx = mp.get_context("spawn")
-    rows = []
-    for case in cases:
-        q = ctx.Queue()
-        proc = ctx.Process(target=run_case, args=(*case, q))
-        proc.start()
-        proc.join()
-        if proc.exitcode != 0:
-            print(f"case {case[0]} bf16={case[5]} channels_last={case[6]} compile={case[7]} failed "
-                  f"(exit code {proc.exitcode})")
-            continue
-        rows.append(q.get())
-    hw = hardware()
-    print(f"machine: {hw['cpu']}, {hw['cpu_count']} cores, torch {hw['torch']}" + (f", GPU {hw['cuda']}" if hw["cuda"] else ""))
+    rows = run_isolated(run_case, cases)
+    print(f"machine: {machine_line()}")
     mem = "peak GPU MiB" if cuda else "peak RSS MiB"
     print(f"{'config':7} {'batch':>5} {'bf16':>5} {'ch_last':>7} {'compile':>7} {'threads':>7} {'params':>12} "
           f"{'img/s':>9} {mem:>13}")
@@ -131,7 +118,7 @@ def main():
         print(f"{r['config']:7} {r['batch']:5d} {str(r['bf16']):>5} {str(r['channels_last']):>7} "
               f"{str(r['compile']):>7} {r['threads']:7d} {r['params']:12,d} {r['img_s']:9.1f} {r['peak_mib']:13.0f}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": hw, "rows": rows}, indent=1))
+        Path(args.json).write_text(json.dumps({"machine": machine_line(), "rows": rows}, indent=1))
 
 
 if __name__ == "__main__":

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
-import platform
 import resource
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rcdm_lib.bench import machine_line, run_isolated  # noqa: E402
 
 CONFIGS = {
     # the tiny profile's size class: 32px, 32 channels
@@ -25,23 +29,6 @@ CONFIGS = {
     "128px": dict(image_size=128, model_channels=256, num_res_blocks=2, channel_mult=(1, 1, 2, 3, 4),
                   attention_resolutions=(32, 16, 8), num_heads=4, rep_dim=2048),
 }
-
-
-def machine() -> str:
-    import torch
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    s = f"{cpu}, {mp.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
-    if torch.cuda.is_available():
-        s += f"; GPU {torch.cuda.get_device_name()}"
-    return s
 
 
 def run_case(config: str, device: str, batch: int, iters: int, bf16: bool, channels_last: bool, queue) -> None:
@@ -102,19 +89,9 @@ def main():
             variants += [(True, False), (False, True), (True, True)]
         cases += [(c, device, batch, iters, bf16, cl) for bf16, cl in variants]
 
-    ctx = mp.get_context("spawn")
-    rows = []
-    for case in cases:
-        q = ctx.Queue()
-        proc = ctx.Process(target=run_case, args=(*case, q))
-        proc.start()
-        proc.join()
-        if proc.exitcode != 0:
-            print(f"case {case} failed with exit code {proc.exitcode}")
-            continue
-        rows.append(q.get())
+    rows = run_isolated(run_case, cases)
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine_line()}")
     peak_name = "peak GPU MiB" if device.startswith("cuda") else "peak RSS MiB"
     print(f"{'config':8} {'device':6} {'batch':>5} {'bf16':>5} {'ch_last':>7} {'params':>12} {'img/s':>9} {peak_name:>13}")
     for r in rows:
@@ -122,7 +99,7 @@ def main():
               f"{r['params']:12,d} {r['img_s']:9.2f} {r['peak_mib']:13.0f}")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "rows": rows}, f, indent=1)
+            json.dump({"machine": machine_line(), "rows": rows}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -3,16 +3,11 @@ import pytest
 import torch
 
 from rcdm_lib.diffusion import GaussianDiffusion, classifier_free_guidance
-from rcdm_lib.unet import UNet, UNetConfig
 
 
 @pytest.fixture(scope="module")
-def setup():
-    torch.manual_seed(0)
-    model = UNet(UNetConfig(image_size=8, model_channels=32, num_res_blocks=1, channel_mult=(1, 2),
-                            attention_resolutions=(4,), rep_dim=5)).eval()
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.05)
+def setup(random_unet):
+    model = random_unet(rep_dim=5)
     d = GaussianDiffusion.from_official(1000, "linear", learn_sigma=True, timestep_respacing="10")
     return model, d
 

@@ -74,15 +74,10 @@ def test_manifest_roundtrip_and_hash_check(tmp_path):
     assert "is missing" in verify_manifest(tmp_path / "manifest.json")[0]
 
 
-def test_sample_from_reps_shares_noise_and_is_reproducible():
+def test_sample_from_reps_shares_noise_and_is_reproducible(random_unet):
     from rcdm_lib.diffusion import GaussianDiffusion
-    from rcdm_lib.unet import UNet, UNetConfig
 
-    torch.manual_seed(0)
-    model = UNet(UNetConfig(image_size=8, model_channels=32, num_res_blocks=1, channel_mult=(1, 2),
-                            attention_resolutions=(4,), rep_dim=3)).eval()
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.05)
+    model = random_unet(rep_dim=3)
     d = GaussianDiffusion.from_official(1000, "linear", timestep_respacing="ddim5")
     rep = torch.randn(2, 3)
     a = sample_from_reps(model, d, rep, n_per=3, seed=1)
