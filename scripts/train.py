@@ -35,7 +35,8 @@ from rcdm_lib.unet import UNetConfig, save_unet  # noqa: E402
 
 TRAIN_FLAGS = {  # option -> TrainConfig field
     "steps": "steps", "batch_size": "batch_size", "grad_accum": "grad_accum", "lr": "lr",
-    "weight_decay": "weight_decay", "ema_rate": "ema_rate", "grad_clip": "grad_clip", "p_null": "p_null",
+    "weight_decay": "weight_decay", "warmup_steps": "warmup_steps", "ema_rate": "ema_rate",
+    "grad_clip": "grad_clip", "p_null": "p_null",
     "seed": "seed", "log_every": "log_every", "ckpt_every": "ckpt_every", "keep_last": "keep_last",
     "sample_every": "sample_every",
 }
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--batch-size", type=int, help="per-process batch size")
     g.add_argument("--grad-accum", type=int, help="micro-batches per step")
     g.add_argument("--lr", type=float, help="AdamW learning rate (paper: 1e-4)")
+    g.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up steps")
     g.add_argument("--weight-decay", type=float, help="AdamW weight decay (paper: 0)")
     g.add_argument("--ema-rate", type=float, help="EMA rate (paper: 0.9999)")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")

@@ -29,6 +29,7 @@ class TrainConfig:
     batch_size: int = 64            # per process; the global batch is batch_size * world_size
     grad_accum: int = 1             # micro-batches per optimizer step (batch_size must divide)
     lr: float = 1e-4
+    warmup_steps: int = 0           # linear learning-rate warm-up
     weight_decay: float = 0.0
     ema_rate: float = 0.9999
     grad_clip: float | None = None

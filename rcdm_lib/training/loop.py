@@ -164,6 +164,8 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
                     f"the loss became {loss.item()} at step {step}; stopping. The last good checkpoint is "
                     f"{good if good else '(none yet)'}; lower the learning rate or enable grad_clip and --resume."
                 )
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
             grad_norm = None
             if cfg.grad_clip:
                 grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
