@@ -1,9 +1,11 @@
-# The two commands: `make test` (the test suite) and `make book` (arrives with the book issue).
+# The two commands: `make test` (the test suite) and `make book` (the reproduction as a site).
 PY ?= python3
 VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+PROFILE ?= tiny
+FROM_SCRATCH ?=
 
 .PHONY: test test-slow install book clean
 
@@ -14,7 +16,7 @@ $(VPY):
 $(STAMP): pyproject.toml | $(VPY)
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(VPY) -m pip install -q -e '.[dev]'
+	$(VPY) -m pip install -q -e '.[dev,book]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,8 +27,12 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	RCDM_SLOW=1 $(VPY) -m pytest -q $(PYTEST_ARGS)
 
-book:
-	@echo "make book arrives with the book issue (#5); until then only 'make test' exists." >&2; exit 2
+# Models (reused with their hashes checked, or trained; FROM_SCRATCH=1 retrains), the
+# notebooks (papermill, cached), the JavaScript (npm when present), then jupyter-book.
+book: $(STAMP)
+	@echo "[book] environment: $(VENV) ready; profile $(PROFILE)"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VPY) scripts/run_notebooks.py --profile $(PROFILE) --models --build \
+		$(if $(filter 1 yes true,$(FROM_SCRATCH)),--from-scratch,)
 
 clean:
 	rm -rf $(VENV) .pytest_cache book/_build

@@ -1,0 +1,365 @@
+"""Notebook execution for the book: profile parameters in, executed notebooks and results out.
+
+    from rcdm_lib.pipeline import run_notebooks
+    runs = run_notebooks("smoke")        # notebooks/*.py -> book/*.ipynb, executed with papermill
+
+Each notebook is a jupytext py:percent file with a cell tagged `parameters`. Papermill
+injects the profile's parameters (`_config.yml`, section `notebooks.<name>`, plus `profile`
+and `results_dir`) after it. An executed notebook is cached under a key made of the
+notebook source, its parameters, the sha256 of its input model files and the source of
+`rcdm_lib`, so a rebuild with nothing changed executes nothing. `make book` drives the
+stages through scripts/run_notebooks.py: models, notebooks, JavaScript, `jupyter-book build`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from rcdm_lib import claims
+from rcdm_lib.config import REPO_ROOT, load_profile
+
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+BOOK_DIR = REPO_ROOT / "book"
+CACHE_DIR = REPO_ROOT / ".cache" / "notebooks"
+KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+# npm packages vendored into the site so that it works offline; versions match myst-nb's defaults.
+NPM_PACKAGES = {"requirejs": "2.3.7", "@jupyter-widgets/html-manager": "1.0.6", "mathjax": "3.2.2"}
+
+
+class NotebookError(RuntimeError):
+    """A notebook could not be prepared or one of its cells raised."""
+
+
+@dataclass
+class NotebookRun:
+    name: str
+    seconds: float      # execution time (of the cached run when cached)
+    cached: bool
+    path: Path
+
+
+def _repo_path(p) -> Path:
+    p = Path(p)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
+def _as_profile(profile) -> dict:
+    return load_profile(profile) if isinstance(profile, str) else profile
+
+
+# --------------------------------------------------------------------------- notebooks
+
+def notebook_sources(only: str | None = None, notebook_dir=NOTEBOOK_DIR) -> list[Path]:
+    """The chapter sources notebooks/NN_*.py in order; `only` selects one by name or number."""
+    srcs = sorted(Path(notebook_dir).glob("[0-9][0-9]_*.py"))
+    if only is None:
+        return srcs
+    key = Path(only).stem
+    picked = [s for s in srcs if s.stem == key or s.stem.split("_", 1)[0] == key]
+    if not picked:
+        raise ValueError(f"no notebook {only!r} in {notebook_dir}; expected one of {[s.stem for s in srcs]} "
+                         "(a name or its two-digit number)")
+    return picked
+
+
+def to_notebook(src: Path):
+    """jupytext py:percent -> nbformat notebook with a kernelspec; it must have a parameters cell."""
+    import jupytext
+
+    nb = jupytext.read(src, fmt="py:percent")
+    if not any("parameters" in c.get("metadata", {}).get("tags", []) for c in nb.cells if c.cell_type == "code"):
+        raise NotebookError(
+            f"{src} has no parameters cell; papermill injects the profile's parameters after it. "
+            "Mark the cell holding the default parameters with `# %% tags=[\"parameters\"]`."
+        )
+    nb.metadata["kernelspec"] = dict(KERNELSPEC)
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata.pop("jupytext", None)
+    return nb
+
+
+def notebook_parameters(profile, name: str, results_dir) -> dict:
+    """Papermill parameters of notebook `name` under `profile`."""
+    profile = _as_profile(profile)
+    params = dict((profile.get("notebooks") or {}).get(name) or {})
+    params.update(profile=profile["profile"], results_dir=str(results_dir))
+    return params
+
+
+def input_files(profile) -> list[Path]:
+    """The model files the notebooks of `profile` read (their hashes go into the cache key)."""
+    profile = _as_profile(profile)
+    files = []
+    r = profile.get("rcdm") or {}
+    if r.get("export"):
+        files.append(_repo_path(r["export"]))
+    enc = profile.get("encoders") or {}
+    if enc.get("dir"):
+        files += [_repo_path(enc["dir"]) / f"{m}.safetensors" for m in enc.get("methods", [])]
+    for w in (enc.get("weights") or {}).values():
+        if w:
+            files.append(_repo_path(w))
+    return files
+
+
+def _sha256(path: Path) -> str:
+    from rcdm_lib.artifacts import file_sha256
+
+    return file_sha256(path) if path.is_file() else "missing"
+
+
+def library_hash() -> str:
+    h = hashlib.sha256()
+    for p in sorted((REPO_ROOT / "rcdm_lib").rglob("*.py")):
+        h.update(str(p.relative_to(REPO_ROOT)).encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def cache_key(source: str, params: dict, inputs: dict[str, str], lib: str) -> str:
+    # results_dir is where results go, not what they are: it stays out of the key.
+    p = {k: v for k, v in params.items() if k != "results_dir"}
+    blob = json.dumps({"source": source, "params": p, "inputs": inputs, "lib": lib}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def execute_notebook(src: Path, out: Path, params: dict, cwd=REPO_ROOT) -> float:
+    """Execute one notebook with papermill; a raising cell becomes a NotebookError naming it."""
+    import nbformat
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    nb = to_notebook(src)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        ipynb = Path(tmp) / f"{src.stem}.ipynb"
+        nbformat.write(nb, ipynb)
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(str(ipynb), str(out), parameters=params, kernel_name=KERNELSPEC["name"],
+                                cwd=str(cwd), progress_bar=False, log_output=False)
+        except PapermillExecutionError as e:
+            first = (e.source or "").strip().splitlines()[:1]
+            raise NotebookError(
+                f"notebook {src.name} failed in cell {e.cell_index} (execution count {e.exec_count}; "
+                f"the injected parameters cell counts): {e.ename}: {e.evalue}\n"
+                f"  cell starts with: {first[0] if first else ''}\n  the partly executed notebook is {out}"
+            ) from None
+        seconds = time.perf_counter() - t0
+    # The book shows the parameters papermill injected (the values used), not the defaults.
+    done = nbformat.read(out, as_version=4)
+    for cell in done.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "parameters" in tags and "remove-cell" not in tags:
+            tags.append("remove-cell")
+    nbformat.write(done, out)
+    return seconds
+
+
+def run_notebooks(profile, only: str | None = None, book_dir=BOOK_DIR, cache_dir=None, force: bool = False,
+                  notebook_dir=NOTEBOOK_DIR, log=print) -> list[NotebookRun]:
+    """Execute (or take from the cache) the chapter notebooks of `profile` into `book_dir`,
+    and regenerate the Claims page from all results in `book_dir/_results`."""
+    profile = _as_profile(profile)
+    book_dir = Path(book_dir)
+    cache_dir = Path(cache_dir) if cache_dir else CACHE_DIR / profile["profile"]
+    results_dir = book_dir / "_results"
+    srcs = notebook_sources(only, notebook_dir)
+    for src in srcs:          # every source is checked before anything runs
+        to_notebook(src)
+    inputs = {str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(p): _sha256(p)
+              for p in input_files(profile)}
+    lib = library_hash()
+    runs = []
+    for src in srcs:
+        name = src.stem
+        params = notebook_parameters(profile, name, results_dir)
+        key = cache_key(src.read_text(), params, inputs, lib)
+        cached_nb, cached_res = cache_dir / f"{name}-{key}.ipynb", cache_dir / f"{name}-{key}.json"
+        out = book_dir / f"{name}.ipynb"
+        claims.clear(results_dir, name)
+        if cached_nb.is_file() and not force:
+            meta = json.loads(cached_res.read_text())
+            shutil.copyfile(cached_nb, out)
+            if meta.get("results") is not None:
+                results_dir.mkdir(parents=True, exist_ok=True)
+                claims.results_path(results_dir, name).write_text(json.dumps(meta["results"], indent=2) + "\n")
+            runs.append(NotebookRun(name, meta["seconds"], True, out))
+            log(f"  {name}: cached ({meta['seconds']:.1f} s when executed)")
+            continue
+        log(f"  {name}: executing under profile {profile['profile']!r} ...")
+        seconds = execute_notebook(src, out, params)
+        res_path = claims.results_path(results_dir, name)
+        results = json.loads(res_path.read_text()) if res_path.is_file() else None
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for old in cache_dir.glob(f"{name}-*"):
+            old.unlink()
+        shutil.copyfile(out, cached_nb)
+        cached_res.write_text(json.dumps({"seconds": seconds, "results": results}) + "\n")
+        runs.append(NotebookRun(name, seconds, False, out))
+        log(f"  {name}: done in {seconds:.1f} s")
+    claims.write_claims_page(results_dir, book_dir / "claims.md")
+    return runs
+
+
+def time_table(runs: list[NotebookRun]) -> str:
+    rows = ["| notebook | seconds | from cache |", "| --- | ---: | --- |"]
+    rows += [f"| {r.name} | {r.seconds:.1f} | {'yes' if r.cached else 'no'} |" for r in runs]
+    rows.append(f"| total | {sum(r.seconds for r in runs if not r.cached):.1f} (executed now) | |")
+    return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------- models
+
+def check_inputs(profile) -> list[str]:
+    """What a profile's notebooks need and do not have, as sentences saying what to set."""
+    profile = _as_profile(profile)
+    name = profile["profile"]
+    problems = []
+    if name == "imagenet128":
+        root = (profile.get("data") or {}).get("root")
+        if not root:
+            problems.append("data.root is not set: give the path of an ImageFolder (ImageNet layout) "
+                            "in _config.yml, profiles.imagenet128.data.root")
+        elif not _repo_path(root).is_dir():
+            problems.append(f"data.root {root} is not a folder: fix profiles.imagenet128.data.root in _config.yml")
+        for enc, w in ((profile.get("encoders") or {}).get("weights") or {}).items():
+            if not w and not os.environ.get(f"RCDM_WEIGHTS_{enc.upper()}"):
+                problems.append(f"encoders.weights.{enc} is not set: give the local file of the published "
+                                f"{enc} weights in _config.yml (or RCDM_WEIGHTS_{enc.upper()})")
+            elif w and not _repo_path(w).is_file():
+                problems.append(f"encoders.weights.{enc} = {w} does not exist: fix the path in _config.yml")
+        return problems
+    for p in input_files(profile):
+        if not p.is_file():
+            problems.append(f"{p} is missing")
+    return problems
+
+
+def _manifest_problems(manifest: Path) -> list[str]:
+    from rcdm_lib.artifacts import verify_manifest
+
+    # The encoder manifest names files from the repository root, the RCDM one from its folder.
+    entries = json.loads(manifest.read_text())
+    first = Path(next(iter(entries.values()))["file"]) if entries else None
+    root = REPO_ROOT if first is not None and (REPO_ROOT / first).is_file() else manifest.parent
+    return verify_manifest(manifest, root=root)
+
+
+def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
+    """Reuse the profile's trained models (hashes checked against the manifests) or train
+    them with scripts/train_encoder.py and scripts/train.py. Returns what was done."""
+    profile = _as_profile(profile)
+    name = profile["profile"]
+    if name == "imagenet128":
+        problems = check_inputs(profile)
+        if problems:
+            raise NotebookError("the imagenet128 profile cannot run:\n  - " + "\n  - ".join(problems))
+        return "imagenet128: using the paths in _config.yml"
+    enc_dir = _repo_path(profile["encoders"]["dir"])
+    rcdm = _repo_path(profile["rcdm"]["export"])
+    missing = check_inputs(profile)
+    if not from_scratch and not missing:
+        problems = []
+        for manifest in (enc_dir / "manifest.json", rcdm.parent / "manifest.json"):
+            if manifest.is_file():
+                problems += _manifest_problems(manifest)
+            elif name != "smoke":
+                problems.append(f"{manifest} is missing")
+        if problems:
+            raise NotebookError(
+                f"the {name} models do not match their manifests:\n  - " + "\n  - ".join(problems)
+                + "\nRestore the shipped files (git checkout artifacts/) or retrain them with "
+                  "`make book FROM_SCRATCH=1`.")
+        return f"reused the {name} models (hashes match the manifests)"
+    if missing and not from_scratch:
+        log(f"  missing: {', '.join(str(m) for m in missing)}; training them")
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    for script in ("train_encoder.py", "train.py"):
+        cmd = [sys.executable, str(REPO_ROOT / "scripts" / script), "--profile", name]
+        if script == "train.py":
+            cmd.append("--no-progress")
+        log(f"  $ {' '.join(cmd[1:])}")
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=True)
+        log(f"  {script}: {time.perf_counter() - t0:.0f} s")
+    return f"trained the {name} models"
+
+
+# --------------------------------------------------------------------------- the site
+
+def vendor_js(dest=None, log=print) -> bool:
+    """Fetch the widget and MathJax JavaScript from npm into `dest` (default: the folder
+    rcdm_lib.widgets serves). False, with a message, when npm is not available."""
+    from rcdm_lib import widgets
+
+    dest = Path(dest) if dest else widgets.vendor_root()
+    if all((dest / f).is_file() for f in (widgets.REQUIRE_JS, widgets.EMBED_AMD_JS, widgets.MATHJAX_JS)):
+        return True
+    npm = shutil.which("npm")
+    if npm is None:
+        log("  npm not found: the site will load widget and MathJax JavaScript from the public CDN")
+        return False
+    tarballs = dest / "tarballs"
+    tarballs.mkdir(parents=True, exist_ok=True)
+    specs = [f"{p}@{v}" for p, v in NPM_PACKAGES.items()]
+    try:
+        subprocess.run([npm, "pack", "--silent", *specs], cwd=tarballs, check=True, capture_output=True, text=True)
+    except subprocess.CalledProcessError as e:
+        log(f"  npm pack failed ({e.stderr.strip()[-300:]}); using the public CDN")
+        return False
+    # (package, folder inside the tarball, destination folder)
+    layout = [("requirejs", "package/require.js", "static/vendor/requirejs"),
+              ("jupyter-widgets-html-manager", "package/dist/", "extra/@jupyter-widgets/html-manager/dist"),
+              ("mathjax", "package/es5/", "static/vendor/mathjax")]
+    for prefix, inner, target in layout:
+        (tgz,) = tarballs.glob(f"{prefix}-[0-9]*.tgz")
+        out = dest / target
+        shutil.rmtree(out, ignore_errors=True)
+        out.mkdir(parents=True)
+        with tarfile.open(tgz) as tf:
+            for m in tf.getmembers():
+                if not m.isfile() or not m.name.startswith(inner) or m.name.endswith(".map"):
+                    continue
+                rel = Path(m.name).name if not inner.endswith("/") else m.name[len(inner):]
+                f = out / rel
+                f.parent.mkdir(parents=True, exist_ok=True)
+                f.write_bytes(tf.extractfile(m).read())
+    # The bundle's public path is the folder of whichever widget module RequireJS resolved
+    # first (@jupyter-widgets/controls or .../html-manager/dist/...): its fonts and chunks
+    # must be found under both.
+    dist = dest / "extra" / "@jupyter-widgets" / "html-manager" / "dist"
+    for f in dist.iterdir():
+        if f.suffix in (".woff", ".woff2", ".ttf", ".eot", ".svg") or f.name.endswith(".embed.js"):
+            shutil.copyfile(f, dist.parent.parent / f.name)
+    log(f"  vendored {', '.join(specs)} from npm into {dest}")
+    return True
+
+
+def build_book(book_dir=BOOK_DIR, title: str | None = None, log=print) -> Path:
+    """`jupyter-book build` (execution off, as book/_config.yml says); returns index.html."""
+    book_dir = Path(book_dir)
+    jb = Path(sys.executable).parent / "jupyter-book"
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(book_dir)]
+    env = dict(os.environ)
+    if title:
+        env["RCDM_BOOK_TITLE"] = title
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise NotebookError(f"jupyter-book build {book_dir} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    warnings = [ln for ln in (proc.stdout + proc.stderr).splitlines() if "WARNING" in ln]
+    for ln in warnings[:20]:
+        log(f"  {ln}")
+    index = book_dir / "_build" / "html" / "index.html"
+    if not index.is_file():
+        raise NotebookError(f"jupyter-book build finished but {index} does not exist")
+    return index

@@ -1,0 +1,123 @@
+"""The notebook pipeline: parameters, bad input, the cache key, failing cells, the Claims page."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rcdm_lib import claims, pipeline
+from rcdm_lib.config import load_profile
+
+GOOD = '''# %% tags=["parameters"]
+x = 1
+results_dir = "_results"
+profile = "smoke"
+
+# %%
+from rcdm_lib import claims
+claims.record(results_dir, "01_ok", "interpolation", "x", x / 10, "x over ten", profile=profile)
+print("x is", x)
+'''
+RAISES = '''# %% tags=["parameters"]
+x = 1
+
+# %%
+y = 2
+
+# %%
+raise RuntimeError("boom")
+'''
+
+
+def test_unknown_profile_says_which_exist():
+    with pytest.raises(ValueError, match="unknown profile 'nope'.*smoke"):
+        load_profile("nope")
+
+
+def test_every_profile_has_parameters_for_the_first_chapters():
+    for name in ("smoke", "tiny", "imagenet128"):
+        nbs = load_profile(name)["notebooks"]
+        for nb in ("01_conditional_samples", "02_out_of_distribution", "03_interpolation"):
+            params = pipeline.notebook_parameters(name, nb, "/r")
+            assert params["profile"] == name and params["results_dir"] == "/r"
+            assert params["steps"] == nbs[nb]["steps"]
+
+
+def test_notebook_without_parameters_cell_is_an_error(tmp_path):
+    src = tmp_path / "01_bad.py"
+    src.write_text("# %%\nx = 1\n")
+    with pytest.raises(pipeline.NotebookError, match="no parameters cell.*tags=\\[\"parameters\"\\]"):
+        pipeline.to_notebook(src)
+
+
+def test_only_selects_by_number_or_name_and_rejects_unknown(tmp_path):
+    for n in ("01_a", "02_b"):
+        (tmp_path / f"{n}.py").write_text(GOOD)
+    assert [p.stem for p in pipeline.notebook_sources("02", tmp_path)] == ["02_b"]
+    assert [p.stem for p in pipeline.notebook_sources("01_a", tmp_path)] == ["01_a"]
+    with pytest.raises(ValueError, match="no notebook '03'"):
+        pipeline.notebook_sources("03", tmp_path)
+
+
+def test_cache_key_depends_on_source_params_inputs_not_results_dir():
+    base = pipeline.cache_key("src", {"a": 1, "results_dir": "/x"}, {"m": "h"}, "lib")
+    assert base == pipeline.cache_key("src", {"a": 1, "results_dir": "/y"}, {"m": "h"}, "lib")
+    assert base != pipeline.cache_key("src2", {"a": 1}, {"m": "h"}, "lib")
+    assert base != pipeline.cache_key("src", {"a": 2}, {"m": "h"}, "lib")
+    assert base != pipeline.cache_key("src", {"a": 1}, {"m": "h2"}, "lib")
+    assert base != pipeline.cache_key("src", {"a": 1}, {"m": "h"}, "lib2")
+
+
+def test_imagenet128_missing_paths_are_named():
+    problems = pipeline.check_inputs("imagenet128")
+    assert any("data.root" in p for p in problems)
+    assert any("encoders.weights.dino" in p for p in problems)
+    with pytest.raises(pipeline.NotebookError, match="imagenet128 profile cannot run"):
+        pipeline.ensure_models("imagenet128")
+
+
+def test_run_caches_and_writes_claims_page(tmp_path):
+    nbdir, book = tmp_path / "nb", tmp_path / "book"
+    nbdir.mkdir()
+    (nbdir / "01_ok.py").write_text(GOOD)
+    runs = pipeline.run_notebooks("smoke", book_dir=book, cache_dir=tmp_path / "c", notebook_dir=nbdir,
+                                  log=lambda s: None)
+    assert [r.cached for r in runs] == [False]
+    nb = json.loads((book / "01_ok.ipynb").read_text())
+    assert nb["metadata"]["kernelspec"]["name"] == "python3"
+    assert nb["metadata"]["papermill"]["parameters"]["profile"] == "smoke"
+    again = pipeline.run_notebooks("smoke", book_dir=book, cache_dir=tmp_path / "c", notebook_dir=nbdir,
+                                   log=lambda s: None)
+    assert [r.cached for r in again] == [True]
+    assert json.loads((book / "_results" / "01_ok.json").read_text())["results"][0]["value"] == 0.1
+    page = (book / "claims.md").read_text()
+    assert claims.CLAIMS["interpolation"] in page and "| 0.1 |" in page
+    assert "01_ok" in pipeline.time_table(again)
+
+
+def test_failing_cell_names_notebook_and_cell(tmp_path):
+    src = tmp_path / "02_raises.py"
+    src.write_text(RAISES)
+    with pytest.raises(pipeline.NotebookError) as e:
+        pipeline.execute_notebook(src, tmp_path / "out.ipynb", {"x": 2})
+    msg = str(e.value)
+    assert "02_raises.py" in msg and "cell" in msg and "RuntimeError: boom" in msg
+
+
+def test_record_rejects_unknown_claims_and_non_finite(tmp_path):
+    with pytest.raises(ValueError, match="unknown claim"):
+        claims.record(tmp_path, "n", "nope", "k", 1.0, "d", profile="smoke")
+    with pytest.raises(ValueError, match="finite"):
+        claims.record(tmp_path, "n", "interpolation", "k", float("nan"), "d", profile="smoke")
+
+
+def test_widget_slider_links_slider_to_stack():
+    import numpy as np
+    from rcdm_lib.widgets import image_slider
+
+    frames = [np.full((4, 4, 3), v, np.uint8) for v in (0, 128, 255)]
+    box = image_slider(frames, ["a", "b", "c"])
+    slider = box.children[0].children[0]
+    assert slider.max == 2 and len(box.children[1].children) == 3
+    with pytest.raises(ValueError):
+        image_slider(frames[:1], ["a"])
