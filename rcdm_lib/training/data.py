@@ -50,8 +50,9 @@ class SlotFeatureSource(ImageSource):
     """
 
     def __init__(self, images: torch.Tensor, features: Mapping[str, torch.Tensor], layout: SlotLayout,
-                 p_null: float = 0.0):
+                 p_null: float = 0.0, provenance: dict | None = None):
         super().__init__(images)
+        self.provenance = provenance or {}  # e.g. the sha256 of each encoder: a resume checks it
         layout = SlotLayout.from_any(layout)
         missing = [n for n in layout.names if n not in features]
         if missing:
@@ -86,7 +87,8 @@ class SlotFeatureSource(ImageSource):
         return out
 
     def describe(self) -> dict:
-        return {"kind": "slots", "n": len(self), "slots": [list(s) for s in self.layout.slots], "p_null": self.p_null}
+        return {"kind": "slots", "n": len(self), "slots": [list(s) for s in self.layout.slots], "p_null": self.p_null,
+                **self.provenance}
 
 
 class EncoderSource(ImageSource):

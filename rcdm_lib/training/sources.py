@@ -72,7 +72,9 @@ def tiny_slot_source(profile: dict, device="cpu") -> SlotFeatureSource:
     cache = Path(profile.get("cache_dir", ".cache")) / "features"
     feats = {name: dataset_features(enc, ds, cache, device=device).half() for name, enc in encoders.items()}
     layout = SlotLayout(tuple((n, f.shape[1]) for n, f in feats.items()))
-    return SlotFeatureSource(resize_images(images, r["image_size"]), feats, layout, p_null=r["p_null"])
+    provenance = {"dataset": ds.spec, "encoder_sha256": {n: e.spec["weights_sha256"] for n, e in encoders.items()}}
+    return SlotFeatureSource(resize_images(images, r["image_size"]), feats, layout, p_null=r["p_null"],
+                             provenance=provenance)
 
 
 def folder_source(profile: dict, encoder_name: str, layer: str, data_root: str | None, device) -> FolderPairSource:

@@ -1,0 +1,185 @@
+"""Tiny encoders for the built-in data: a small torchvision-style ResNet plus a projector.
+
+The backbone is torchvision's BasicBlock ResNet layout (conv1/bn1/layer1..), narrowed to three
+stages of widths (w, 2w, 4w) and without the max-pool, so a 32x32 image keeps enough spatial
+detail; rep_dim = 4w. The checkpoint is a safetensors file whose metadata holds the dataclass
+config (JSON) and the format tag `rcdm_lib.tiny_encoder`, so a file alone rebuilds the model.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torchvision.models.resnet import BasicBlock
+
+TINY_FORMAT = "rcdm_lib.tiny_encoder"
+METHODS = ("supervised", "simclr", "barlow", "vicreg", "dino", "dino_noise")
+
+
+@dataclass
+class TinyEncoderConfig:
+    method: str = "simclr"
+    width: int = 32
+    blocks: tuple[int, ...] = (1, 1, 1)
+    stem_stride: int = 1
+    proj_hidden: int = 256
+    proj_out: int = 64
+    proj_layers: int = 2          # Linear(+BN+act) layers of the projector, last one plain Linear
+    proj_act: str = "relu"        # "relu" or "gelu" (DINO)
+    num_classes: int = 12         # supervised: the head is the classifier
+    prototypes: int = 0           # DINO: weight-normalised last layer (not part of the head output)
+    image_size: int = 32
+
+    @property
+    def rep_dim(self) -> int:
+        return self.width * 2 ** (len(self.blocks) - 1)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TinyEncoderConfig":
+        d = dict(d)
+        unknown = set(d) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown tiny encoder settings {sorted(unknown)}; expected some of {sorted(cls.__dataclass_fields__)}")
+        if "blocks" in d:
+            d["blocks"] = tuple(d["blocks"])
+        return cls(**d)
+
+
+class TinyResNet(nn.Module):
+    """[N x 3 x H x W] -> pooled features [N x rep_dim]."""
+
+    def __init__(self, width: int = 32, blocks=(1, 1, 1), stem_stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 3, stem_stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu = nn.ReLU(inplace=True)
+        inp = width
+        for i, nb in enumerate(blocks):
+            out = width * 2 ** i
+            stride = 1 if i == 0 else 2
+            layers = []
+            for b in range(nb):
+                s = stride if b == 0 else 1
+                down = None
+                if s != 1 or inp != out:
+                    down = nn.Sequential(nn.Conv2d(inp, out, 1, s, bias=False), nn.BatchNorm2d(out))
+                layers.append(BasicBlock(inp, out, s, down))
+                inp = out
+            self.add_module(f"layer{i + 1}", nn.Sequential(*layers))
+        self.n_stages = len(blocks)
+        self.rep_dim = inp
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        for i in range(self.n_stages):
+            x = getattr(self, f"layer{i + 1}")(x)
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
+
+
+def mlp(dims: list[int], act: str = "relu", bn: bool = True) -> nn.Sequential:
+    """Linear(+BN+act) for every layer but the last, which is a plain Linear."""
+    layers: list[nn.Module] = []
+    for i in range(len(dims) - 1):
+        last = i == len(dims) - 2
+        layers.append(nn.Linear(dims[i], dims[i + 1], bias=not (bn and not last)))
+        if not last:
+            if bn:
+                layers.append(nn.BatchNorm1d(dims[i + 1]))
+            layers.append(nn.GELU() if act == "gelu" else nn.ReLU(inplace=True))
+    return nn.Sequential(*layers)
+
+
+class TinyEncoder(nn.Module):
+    """Backbone + head. `features(x)` -> [N x rep_dim]; `forward(x)` -> head output.
+
+    Head: the classifier (supervised) or the projector (SSL). DINO adds `prototypes`, a
+    weight-normalised Linear used only by the loss, like DINO's `last_layer`.
+    """
+
+    def __init__(self, config: TinyEncoderConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = TinyResNet(config.width, config.blocks, config.stem_stride)
+        r = self.backbone.rep_dim
+        if config.method == "supervised":
+            self.head = nn.Linear(r, config.num_classes)
+        else:
+            dims = [r] + [config.proj_hidden] * (config.proj_layers - 1) + [config.proj_out]
+            self.head = mlp(dims, config.proj_act)
+        self.prototypes = None
+        if config.prototypes:
+            self.prototypes = nn.utils.parametrizations.weight_norm(nn.Linear(config.proj_out, config.prototypes, bias=False))
+            self.prototypes.parametrizations.weight.original0.data.fill_(1.0)
+
+    @property
+    def head_dim(self) -> int:
+        return self.config.num_classes if self.config.method == "supervised" else self.config.proj_out
+
+    def features(self, x):
+        return self.backbone(x)
+
+    def forward(self, x):
+        return self.head(self.backbone(x))
+
+    def prototype_logits(self, head_out):
+        return self.prototypes(F.normalize(head_out, dim=-1))
+
+
+def save_tiny_encoder(model: TinyEncoder, path: str | Path, extra: dict | None = None, half: bool = True) -> Path:
+    """Weights + config in safetensors metadata; the training-only DINO prototypes are dropped.
+
+    half=True stores floating tensors in fp16 (files stay under 2 MB for the release
+    artifacts); loading casts them back to fp32.
+    """
+    from safetensors.torch import save_file
+
+    sd = {}
+    for k, v in model.state_dict().items():
+        if k.startswith("prototypes."):
+            continue
+        v = v.detach().cpu()
+        sd[k] = (v.half() if half and v.is_floating_point() else v).contiguous()
+    cfg = asdict(model.config)
+    cfg["prototypes"] = 0
+    meta = {"format": TINY_FORMAT, "version": "1", "config": json.dumps(cfg),
+            "storage_dtype": "float16" if half else "float32"}
+    if extra:
+        meta["extra"] = json.dumps(extra)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(sd, str(path), metadata=meta)
+    return path
+
+
+def is_tiny_encoder_file(path: str | Path) -> bool:
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("format") == TINY_FORMAT
+    except Exception:
+        return False
+
+
+def load_tiny_encoder(path: str | Path) -> TinyEncoder:
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"tiny encoder file {path} not found; train it with `python scripts/train_encoder.py --profile tiny`")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as e:
+        raise ValueError(f"{path} is not a safetensors file ({e}); expected a tiny encoder written by scripts/train_encoder.py") from e
+    if meta.get("format") != TINY_FORMAT or "config" not in meta:
+        raise ValueError(f"{path} has no '{TINY_FORMAT}' metadata; expected a tiny encoder written by scripts/train_encoder.py")
+    model = TinyEncoder(TinyEncoderConfig.from_dict(json.loads(meta["config"])))
+    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}
+    model.load_state_dict(sd, strict=True)
+    return model

@@ -1,0 +1,118 @@
+"""Train the tiny encoders on the built-in data (FactorShapes) with budgets from _config.yml.
+
+    python scripts/train_encoder.py --profile tiny                     # every method of the profile
+    python scripts/train_encoder.py --profile tiny --method simclr --method dino
+
+Writes <encoders.dir>/<method>.safetensors (weights + config) and an entry in
+<encoders.dir>/manifest.json: sha256, exact command, hardware, training time.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import fcntl
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from rcdm_lib.config import REPO_ROOT, load_profile
+from rcdm_lib.data.shapes import FactorShapes
+from rcdm_lib.encoders.registry import file_sha256
+from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder
+from rcdm_lib.encoders.training import EncoderTrainConfig, train_tiny_encoder
+
+
+def hardware() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "torch": torch.__version__, "python": platform.python_version(),
+            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+
+
+def update_manifest(path: Path, key: str, entry: dict) -> None:
+    """Read-modify-write under an exclusive lock (several trainings may finish at once)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)  # lock the folder itself: no lock file left behind
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data[key] = entry
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
+        tmp.replace(path)
+    finally:
+        os.close(fd)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--profile", default="tiny")
+    p.add_argument("--method", action="append", choices=METHODS, help="repeatable; default: encoders.methods of the profile")
+    p.add_argument("--steps", type=int, help="override the profile's step budget (all methods)")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the 2-core budget runs two at once)")
+    p.add_argument("--out-dir", help="default: encoders.dir of the profile")
+    p.add_argument("--device", default=None)
+    args = p.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    prof = load_profile(args.profile)
+    ecfg, dcfg = prof.get("encoders") or {}, prof.get("data") or {}
+    if not ecfg:
+        raise SystemExit(f"profile {args.profile!r} has no 'encoders' section in _config.yml; nothing to train")
+    out_dir = Path(args.out_dir or ecfg.get("dir") or Path(prof["artifacts_dir"]) / "encoders")
+    if not out_dir.is_absolute():
+        out_dir = REPO_ROOT / out_dir
+    from rcdm_lib.config import resolve_device
+
+    device = resolve_device(args.device or prof.get("device", "auto"))
+    methods = args.method or ecfg.get("methods") or list(METHODS)
+    lengths = dcfg.get("lengths") or {}
+    seed = int(dcfg.get("seed", prof.get("seed", 0)))
+    ds = FactorShapes("train", size=int(dcfg.get("size", 32)), length=lengths.get("train"), seed=seed)
+    t0 = time.time()
+    images, factors = ds.all_uint8()
+    print(f"rendered {ds} in {time.time() - t0:.1f}s", flush=True)
+    command = " ".join(shlex.quote(a) for a in [sys.executable.split("/")[-1], "scripts/train_encoder.py"] + sys.argv[1:])
+    for method in methods:
+        train = dict(ecfg.get("train") or {})
+        per_method = (ecfg.get("per_method") or {}).get(method) or {}
+        cfg = EncoderTrainConfig(
+            method=method,
+            steps=int(args.steps or (ecfg.get("steps") or {}).get(method, 1000)),
+            seed=seed,
+            model={**(ecfg.get("model") or {}), **(per_method.get("model") or {})},
+            augment=per_method.get("augment") or {},
+            loss=per_method.get("loss") or {},
+            **train,
+        )
+        model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=sys.stderr.isatty(),
+                                         log=lambda s: print(s, flush=True))
+        path = save_tiny_encoder(model, out_dir / f"{method}.safetensors",
+                                 extra={"train": hist["config"], "data": ds.spec, "seconds": hist["seconds"]})
+        entry = {
+            "file": str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path),
+            "sha256": file_sha256(path), "bytes": path.stat().st_size,
+            "command": command, "hardware": {**hardware(), "device": str(device)},
+            "train_seconds": round(hist["seconds"], 1), "steps": cfg.steps, "data": ds.spec,
+            "final_loss": hist["loss"][-1], "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        }
+        update_manifest(out_dir / "manifest.json", method, entry)
+        print(f"saved {path} ({entry['bytes'] / 1e6:.2f} MB) after {hist['seconds']:.0f}s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

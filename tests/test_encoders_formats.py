@@ -1,0 +1,178 @@
+"""Acceptance 1 and 5 of issue 3: each published encoder format, built synthetically with the
+real nesting and key prefixes, loads strictly through get_encoder and gives the outputs of the
+directly built module; wrong formats and missing files give actionable errors."""
+import pytest
+import torch
+import torch.nn as nn
+from torchvision.models import resnet50
+
+from rcdm_lib.encoders import get_encoder, wrap_encoder
+
+HID, OUT = 48, 16  # head widths: layouts are real, widths shrunk so the test stays fast
+
+
+def _randomise(module: nn.Module, seed: int) -> nn.Module:
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
+                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
+                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
+                m.running_var.copy_(1 + 0.2 * torch.rand(m.running_var.shape, generator=g))
+    return module.eval()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)  # batch-2 forward passes: extra threads only wait on a busy machine
+    yield
+    torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    torch.manual_seed(0)
+    m = _randomise(resnet50(weights=None), 1)
+    return m
+
+
+@pytest.fixture(scope="module")
+def x():
+    return torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+
+
+def _backbone_sd(resnet):
+    return {k: v.clone() for k, v in resnet.state_dict().items() if not k.startswith("fc.")}
+
+
+class _VisslMLP(nn.Module):
+    def __init__(self, *layers):
+        super().__init__()
+        self.clf = nn.Sequential(*layers)
+
+    def forward(self, x):
+        return self.clf(x)
+
+
+def _heads(name):
+    torch.manual_seed(3)
+    if name == "dino":  # DINOHead(nlayers=2, use_bn=True) as in the RCDM repo: 2048-4096(BN, GELU)-256
+        h = nn.Sequential(nn.Linear(2048, HID), nn.BatchNorm1d(HID), nn.GELU(), nn.Linear(HID, OUT))
+        return h, {f"module.head.mlp.{k}": v for k, v in _randomise(h, 4).state_dict().items()}
+    if name == "simclr":  # VISSL heads [mlp 2048-2048 relu, mlp 2048-128]
+        hs = nn.ModuleList([_VisslMLP(nn.Linear(2048, HID), nn.ReLU()), _VisslMLP(nn.Linear(HID, OUT))])
+        return nn.Sequential(*hs), {k: v for k, v in hs.state_dict().items()}
+    if name == "barlow":  # VISSL heads: Linear(no bias)-BN-ReLU x2, Linear(no bias)
+        hs = nn.ModuleList([
+            _VisslMLP(nn.Linear(2048, HID, bias=False), nn.BatchNorm1d(HID), nn.ReLU()),
+            _VisslMLP(nn.Linear(HID, HID, bias=False), nn.BatchNorm1d(HID), nn.ReLU()),
+            _VisslMLP(nn.Linear(HID, OUT, bias=False))])
+        _randomise(hs, 5)
+        return nn.Sequential(*hs), {k: v for k, v in hs.state_dict().items()}
+    if name == "vicreg":  # VICReg Projector: (Linear-BN-ReLU) x2, Linear(no bias)
+        h = nn.Sequential(nn.Linear(2048, HID), nn.BatchNorm1d(HID), nn.ReLU(True), nn.Linear(HID, HID),
+                          nn.BatchNorm1d(HID), nn.ReLU(True), nn.Linear(HID, OUT, bias=False))
+        return h, {f"module.projector.{k}": v for k, v in _randomise(h, 6).state_dict().items()}
+    if name == "swav":  # projection_head: Linear-BN-ReLU-Linear
+        h = nn.Sequential(nn.Linear(2048, HID), nn.BatchNorm1d(HID), nn.ReLU(True), nn.Linear(HID, OUT))
+        return h, {f"module.projection_head.{k}": v for k, v in _randomise(h, 7).state_dict().items()}
+    raise KeyError(name)
+
+
+def _checkpoint(name, resnet):
+    """(object saved the way its authors published it, head module built directly)."""
+    bb = _backbone_sd(resnet)
+    if name == "supervised":
+        return resnet.state_dict(), resnet.fc
+    head, head_sd = _heads(name)
+    if name == "dino":
+        teacher = {f"module.backbone.{k}": v for k, v in bb.items()}
+        teacher.update(head_sd)
+        teacher["module.head.last_layer.weight_g"] = torch.ones(100, 1)
+        teacher["module.head.last_layer.weight_v"] = torch.randn(100, OUT)
+        return {"teacher": teacher, "epoch": 800}, head
+    if name in ("simclr", "barlow"):
+        trunk = {f"_feature_blocks.{k}": v for k, v in bb.items()}
+        return {"classy_state_dict": {"base_model": {"model": {"trunk": trunk, "heads": head_sd}}},
+                "phase_idx": 999}, head
+    if name == "vicreg":
+        model = {f"module.backbone.{k}": v for k, v in bb.items()}
+        model.update(head_sd)
+        return {"model": model, "epoch": 1000}, head
+    if name == "swav":
+        sd = {f"module.{k}": v for k, v in bb.items()}
+        sd.update(head_sd)
+        sd["module.prototypes.weight"] = torch.randn(30, OUT)
+        return sd, head
+
+
+@pytest.mark.parametrize("name", ["supervised", "dino", "simclr", "barlow", "vicreg", "swav"])
+def test_published_format_loads_strictly_and_matches(name, resnet, x, tmp_path):
+    obj, head = _checkpoint(name, resnet)
+    path = tmp_path / f"{name}.pth"
+    torch.save(obj, path)
+    head = head.eval()
+    fc, resnet.fc = resnet.fc, nn.Identity()
+    try:
+        with torch.no_grad():
+            want_bb = resnet(x)
+            want_head = head(want_bb)
+    finally:
+        resnet.fc = fc
+    enc = get_encoder(name, layer="trunk", weights=path)
+    assert enc.rep_dim == 2048 and not enc.training
+    assert all(not p.requires_grad for p in enc.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(enc(x), want_bb, rtol=0, atol=1e-5)
+    enc_h = get_encoder(name, layer="head", weights=path)
+    with torch.no_grad():
+        got = enc_h(x)
+    assert enc_h.rep_dim == got.shape[1] == want_head.shape[1]
+    torch.testing.assert_close(got, want_head, rtol=0, atol=1e-5)
+
+
+def test_wrong_format_says_what_was_expected(resnet, tmp_path):
+    obj, _ = _checkpoint("vicreg", resnet)
+    path = tmp_path / "resnet50_fullckpt.pth"
+    torch.save(obj, path)
+    with pytest.raises(ValueError, match="VISSL checkpoint") as e:
+        get_encoder("simclr", weights=path)
+    assert "simclr" in str(e.value)
+    with pytest.raises(ValueError, match="'teacher'"):
+        get_encoder("dino", weights=path)
+    bad = tmp_path / "notes.pth"
+    bad.write_text("not a checkpoint")
+    with pytest.raises(ValueError, match="weights_only"):
+        get_encoder("swav", weights=bad)
+
+
+def test_missing_file_names_file_and_page(tmp_path, monkeypatch):
+    missing = tmp_path / "dino_resnet50_pretrain_full_checkpoint.pth"
+    with pytest.raises(FileNotFoundError) as e:
+        get_encoder("dino", weights=missing)
+    assert str(missing) in str(e.value) and "https://" in str(e.value)
+    monkeypatch.delenv("RCDM_WEIGHTS_VICREG", raising=False)
+    with pytest.raises(FileNotFoundError, match="RCDM_WEIGHTS_VICREG"):
+        get_encoder("vicreg")
+
+
+def test_weights_from_environment_variable(resnet, tmp_path, monkeypatch):
+    path = tmp_path / "sup.pth"
+    torch.save(resnet.state_dict(), path)
+    monkeypatch.setenv("RCDM_WEIGHTS_SUPERVISED", str(path))
+    enc = get_encoder("supervised", layer="head")
+    assert enc.rep_dim == 1000
+
+
+def test_wrap_encoder_callable_and_module():
+    enc = wrap_encoder(lambda x: x.mean(dim=(2, 3)), name="mean_colour", image_size=16)
+    assert enc.rep_dim == 3
+    conv = nn.Conv2d(3, 5, 3)
+    enc = wrap_encoder(conv, rep_dim=5, image_size=16)  # feature maps are pooled
+    assert enc(torch.zeros(4, 3, 16, 16)).shape == (4, 5)
+    enc.train()
+    assert not enc.training and not conv.training
+    with pytest.raises(ValueError, match="rep_dim"):
+        wrap_encoder(conv, rep_dim=7, image_size=16)
