@@ -248,11 +248,7 @@ def check_inputs(profile) -> list[str]:
 def _manifest_problems(manifest: Path) -> list[str]:
     from rcdm_lib.artifacts import verify_manifest
 
-    # The encoder manifest names files from the repository root, the RCDM one from its folder.
-    entries = json.loads(manifest.read_text())
-    first = Path(next(iter(entries.values()))["file"]) if entries else None
-    root = REPO_ROOT if first is not None and (REPO_ROOT / first).is_file() else manifest.parent
-    return verify_manifest(manifest, root=root)
+    return verify_manifest(manifest)  # manifests name their files relative to their own folder
 
 
 def ensure_models(profile, from_scratch: bool = False, log=print) -> str:

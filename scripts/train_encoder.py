@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import fcntl
-import json
-import os
-import platform
 import shlex
 import sys
 import time
@@ -21,40 +17,11 @@ from pathlib import Path
 
 import torch
 
+from rcdm_lib.artifacts import file_sha256, hardware, update_manifest
 from rcdm_lib.config import REPO_ROOT, load_profile
 from rcdm_lib.data.shapes import FactorShapes
-from rcdm_lib.encoders.registry import file_sha256
 from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder
 from rcdm_lib.encoders.training import EncoderTrainConfig, train_tiny_encoder
-
-
-def hardware() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "torch": torch.__version__, "python": platform.python_version(),
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
-
-
-def update_manifest(path: Path, key: str, entry: dict) -> None:
-    """Read-modify-write under an exclusive lock (several trainings may finish at once)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)  # lock the folder itself: no lock file left behind
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        data[key] = entry
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
-        tmp.replace(path)
-    finally:
-        os.close(fd)
 
 
 def main(argv=None) -> int:
@@ -103,7 +70,7 @@ def main(argv=None) -> int:
         path = save_tiny_encoder(model, out_dir / f"{method}.safetensors",
                                  extra={"train": hist["config"], "data": ds.spec, "seconds": hist["seconds"]})
         entry = {
-            "file": str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path),
+            "file": path.name,  # relative to the manifest's folder
             "sha256": file_sha256(path), "bytes": path.stat().st_size,
             "command": command, "hardware": {**hardware(), "device": str(device)},
             "train_seconds": round(hist["seconds"], 1), "steps": cfg.steps, "data": ds.spec,

@@ -7,7 +7,6 @@ weights and layer, used in cache keys).
 """
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -15,6 +14,7 @@ from typing import Callable
 import torch
 import torch.nn as nn
 
+from rcdm_lib.artifacts import file_sha256
 from rcdm_lib.data.transforms import Preprocess
 from rcdm_lib.encoders.formats import PUBLISHED, READERS, build_head, load_torch_file
 from rcdm_lib.encoders.tiny import METHODS as TINY_METHODS
@@ -89,14 +89,6 @@ def wrap_encoder(encoder: Callable | nn.Module, rep_dim: int | None = None, name
     probe.rep_dim = int(out.shape[1])
     probe.preprocess = preprocess or Preprocess(image_size)
     return probe
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for b in iter(lambda: f.read(chunk), b""):
-            h.update(b)
-    return h.hexdigest()
 
 
 def _resolve_weights(name: str, weights) -> Path:
