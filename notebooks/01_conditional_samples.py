@@ -23,7 +23,7 @@ profile = "smoke"        # run profile (_config.yml): smoke, tiny or imagenet128
 results_dir = "_results"  # where the numbers for the Claims page go
 n_images = 3             # conditioning images per representation
 n_per = 3                # samples per conditioning image
-steps = 10               # DDIM steps
+steps = 10               # sampling steps (ancestral unless a chapter says otherwise)
 scale = 8                # nearest-neighbour upscaling of the figures
 seed = 0
 

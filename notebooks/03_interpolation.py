@@ -22,7 +22,7 @@ slot = None              # representation to interpolate (None: the first of the
 pair = [0, 1]            # test-set indices of the two end images
 n_alpha = 4              # points along the line, end points included
 n_noise_rows = 2         # rows of each kind
-steps = 10               # DDIM steps
+steps = 10               # sampling steps (ancestral unless a chapter says otherwise)
 scale = 8                # nearest-neighbour upscaling of the figures
 seed = 0
 

@@ -26,7 +26,7 @@ results_dir = "_results"   # where the numbers for the Claims page go
 pool_size = 64             # validation images the conditioning image is ranked among
 n_cond = 16                # conditioning images (the first n_cond of the pool)
 n_per = 2                  # samples per conditioning image
-steps = 10                 # DDIM steps
+steps = 10                 # sampling steps (ancestral unless a chapter says otherwise)
 seed = 0
 
 # %%

@@ -26,7 +26,7 @@ n_per = 4                  # samples per conditioning image (for the spread)
 n_show_spread = 8          # samples of one image in the spread figure
 n_train = 256              # training images searched for neighbours
 k = 4                      # neighbours shown per sample
-steps = 10                 # DDIM steps
+steps = 10                 # sampling steps (ancestral unless a chapter says otherwise)
 scale = 6
 seed = 0
 

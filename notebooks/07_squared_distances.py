@@ -24,7 +24,7 @@ n_images = 16              # conditioning images (test split)
 n_per = 4                  # samples and augmented views per conditioning image
 n_pool = 128               # validation images (random and same-class comparisons)
 n_train = 256              # training images searched for nearest neighbours
-steps = 10                 # DDIM steps
+steps = 10                 # sampling steps (ancestral unless a chapter says otherwise)
 seed = 0
 
 # %%

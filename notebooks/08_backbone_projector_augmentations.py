@@ -31,7 +31,7 @@ n_per = 3                  # samples per conditioning image
 n_aug_images = 8           # of which conditioned again under each augmentation
 probe_train = 512          # real training images for the factor probe
 probe_encoder = "supervised_backbone"   # probe features: pixels + this encoder's (None: pixels only)
-steps = 10                 # DDIM steps
+steps = 10                 # sampling steps (ancestral unless a chapter says otherwise)
 scale = 6                  # nearest-neighbour upscaling of the figures
 seed = 0
 

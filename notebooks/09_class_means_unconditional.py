@@ -25,7 +25,7 @@ n_per = 4                  # samples per class mean
 n_uncond = 8               # samples per unconditional sampler
 noise_std = 0.5            # Gaussian noise sampler, in units of the representations' RMS std
 slot = None                # representation of the figures (None: the first SSL backbone, else the first)
-steps = 10                 # DDIM steps
+steps = 10                 # sampling steps (ancestral unless a chapter says otherwise)
 scale = 6
 seed = 0
 

@@ -33,7 +33,7 @@ def main(argv=None) -> int:
     p.add_argument("--profile", default="tiny")
     p.add_argument("--n-images", type=int, default=100, help="validation images per slot")
     p.add_argument("--n-per", type=int, default=2, help="samples per image")
-    p.add_argument("--steps", type=int, default=50, help="DDIM steps")
+    p.add_argument("--steps", type=int, default=50, help="ancestral sampling steps (the process respaced evenly)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     p.add_argument("--out", help="folder for quality.json and grids (default: next to the exported model)")
     p.add_argument("--threads", type=int, default=None)

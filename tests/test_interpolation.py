@@ -10,7 +10,7 @@ class FakeModels:
     """Stands in for ProfileModels: a 'sample' is its initial noise plus the rep's mean."""
     image_size = 4
 
-    def sample(self, slot, h, n_per=1, steps=50, noise=None, seed=0):
+    def sample(self, slot, h, n_per=1, steps=50, noise=None, seed=0, sampler="ancestral"):
         n = h.shape[0]
         if noise is None:
             noise = torch.randn(n, n_per, 3, 4, 4, generator=torch.Generator().manual_seed(seed))

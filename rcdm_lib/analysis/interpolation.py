@@ -39,7 +39,8 @@ def interpolate(models, slot: str, h0: torch.Tensor, h1: torch.Tensor, n_alpha: 
     s = models.image_size
     gen = torch.Generator().manual_seed(seed)
     row_noise = torch.randn(n_rows, 3, s, s, generator=gen)          # shared by every alpha of a row
-    fixed = models.sample(slot, reps, n_per=n_rows, steps=steps, noise=row_noise, seed=seed)
+    # DDIM (eta = 0) is deterministic given the initial noise: along a row only h changes.
+    fixed = models.sample(slot, reps, n_per=n_rows, steps=steps, noise=row_noise, seed=seed, sampler="ddim")
     varying = models.sample(slot, reps, n_per=n_rows, steps=steps, seed=seed + 1)
     return Interpolation(alphas=alphas, reps=reps, fixed_noise=fixed.transpose(0, 1).contiguous(),
                          varying_noise=varying.transpose(0, 1).contiguous())

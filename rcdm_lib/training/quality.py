@@ -58,7 +58,7 @@ def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int
     images, factors = ds.batch(np.arange(n_images))
     shape = factors["shape"].long()
     real = classify(clf, models.rcdm_view(images))
-    out = {"n_images": n_images, "n_per": n_per, "ddim_steps": steps, "guidance_scale": guidance_scale,
+    out = {"n_images": n_images, "n_per": n_per, "sampling_steps": steps, "sampler": "ancestral", "guidance_scale": guidance_scale,
            "classifier_val_accuracy": (real.argmax(1) == shape).float().mean().item(),
            "real_confident_fraction": (real.max(1).values >= 0.9).float().mean().item(), "agreement": {}}
     for slot in slots or models.slots:
