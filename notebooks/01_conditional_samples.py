@@ -29,14 +29,11 @@ seed = 0
 
 # %%
 import matplotlib.pyplot as plt
-import torch
-import torch.nn.functional as F
 
 from rcdm_lib import claims
-from rcdm_lib.analysis.interpolation import reencode
+from rcdm_lib.analysis.conditional import plot_slot_grids, samples_per_slot
 from rcdm_lib.data import FactorShapes
 from rcdm_lib.models import load_profile_models
-from rcdm_lib.viz import image_grid
 
 models = load_profile_models(profile)
 size = models.profile["data"]["size"]
@@ -45,23 +42,10 @@ images, factors = data.batch(list(range(n_images)))
 print(f"profile {profile!r}: representations {models.slots}; RCDM at {models.image_size}px, encoders at {size}px")
 
 # %%
-grids, top1 = {}, {}
-for slot in models.slots:
-    h = models.encode(slot, images)
-    x = models.sample(slot, h, n_per=n_per, steps=steps, seed=seed)          # [N, n_per, 3, S, S]
-    rows = torch.cat([models.rcdm_view(images).unsqueeze(1), x], dim=1)
-    grids[slot] = image_grid(rows.flatten(0, 1), nrow=n_per + 1, scale=scale)
-    # Is a re-encoded sample nearest (cosine) to the representation of its own conditioning image?
-    sims = F.cosine_similarity(reencode(models, slot, x.flatten(0, 1), size).unsqueeze(1), h.unsqueeze(0), dim=-1)
-    top1[slot] = (sims.argmax(1) == torch.arange(n_images).repeat_interleave(n_per)).float().mean().item()
-
-fig, axes = plt.subplots(1, len(grids), figsize=(3.2 * len(grids), 3.2 * n_images / (n_per + 1) + 0.6))
-for ax, (slot, g) in zip(axes.flat if hasattr(axes, "flat") else [axes], grids.items()):
-    ax.imshow(g, interpolation="nearest")
-    ax.set_title(slot, fontsize=9)
-    ax.axis("off")
-fig.suptitle(f"conditioning image | {n_per} samples  (profile: {profile})", fontsize=10)
-plt.tight_layout()
+# Is a re-encoded sample nearest (cosine) to the representation of its own conditioning image?
+samples = samples_per_slot(models, images, n_per=n_per, steps=steps, seed=seed, size=size)
+top1 = {slot: s.top1 for slot, s in samples.items()}
+plot_slot_grids(samples, scale, f"conditioning image | {n_per} samples  (profile: {profile})")
 plt.show()
 
 # %%
