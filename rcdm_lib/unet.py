@@ -502,9 +502,8 @@ def load_official_checkpoint(source, config: UNetConfig | None = None, map_locat
     state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
     if config is None:
         ssl = state_dict.get("ssl_emb.weight")
-        config = UNetConfig.from_official_flags(
-            OFFICIAL_128_FLAGS, ssl_dim=None if ssl is None else ssl.shape[1]
-        ) if ssl is not None else UNetConfig.from_official_flags({**OFFICIAL_128_FLAGS, "feat_cond": False})
+        flags = OFFICIAL_128_FLAGS if ssl is not None else {**OFFICIAL_128_FLAGS, "feat_cond": False}
+        config = UNetConfig.from_official_flags(flags, ssl_dim=None if ssl is None else ssl.shape[1])
     with torch.device("meta"):
         probe = UNet(config)
     _raise_on_mismatch(compare_state_dict(probe, state_dict), name)

@@ -31,7 +31,7 @@ from rcdm_lib.config import load_profile  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig, init_distributed, train_rcdm  # noqa: E402
 from rcdm_lib.training.distributed import cleanup  # noqa: E402
 from rcdm_lib.training.sources import folder_source, tiny_slot_source  # noqa: E402
-from rcdm_lib.unet import UNetConfig, save_unet  # noqa: E402
+from rcdm_lib.unet import UNet, UNetConfig, save_unet  # noqa: E402
 
 TRAIN_FLAGS = {  # option -> TrainConfig field
     "steps": "steps", "batch_size": "batch_size", "grad_accum": "grad_accum", "lr": "lr",
@@ -107,7 +107,8 @@ def main(argv=None) -> int:
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_slots": data.layout.slots})
     out = Path(args.out or r.get("out") or f"runs/{profile['profile']}/rcdm")
     if info.is_main:
-        n = sum(p.numel() for p in __import__("rcdm_lib.unet", fromlist=["UNet"]).UNet(unet_cfg).parameters())
+        with torch.device("meta"):  # count only: no allocation (422M parameters at imagenet128)
+            n = sum(p.numel() for p in UNet(unet_cfg).parameters())
         print(f"profile {profile['profile']}: {unet_cfg.image_size}px UNet, {n:,} parameters, "
               f"{len(data)} training examples, {info.world_size} process(es) on {info.device}; run folder {out}",
               flush=True)

@@ -143,13 +143,18 @@ def parse_layers(sd: dict, fmt, obj) -> list[tuple[str, dict]]:
     return layers
 
 
-def read_supervised(obj):
-    fmt = PUBLISHED["supervised"]
+def _plain_state_dict(fmt: PublishedFormat, obj) -> dict:
+    """A torchvision-style file: a state dict, possibly under "state_dict", keys maybe prefixed "module."."""
     if isinstance(obj, dict) and "state_dict" in obj and not _is_state_dict(obj):
         obj = obj["state_dict"]
     if not _is_state_dict(obj):
         raise _fail(fmt, obj)
-    sd = _strip(obj, "module.")
+    return _strip(obj, "module.")
+
+
+def read_supervised(obj):
+    fmt = PUBLISHED["supervised"]
+    sd = _plain_state_dict(fmt, obj)
     head = []
     if "fc.weight" in sd:
         head = [("linear", {"weight": sd["fc.weight"], **({"bias": sd["fc.bias"]} if "fc.bias" in sd else {})})]
@@ -196,11 +201,7 @@ def read_vicreg(obj):
 
 def read_swav(obj):
     fmt = PUBLISHED["swav"]
-    if isinstance(obj, dict) and "state_dict" in obj and not _is_state_dict(obj):
-        obj = obj["state_dict"]
-    if not _is_state_dict(obj):
-        raise _fail(fmt, obj)
-    sd = _strip(obj, "module.")
+    sd = _plain_state_dict(fmt, obj)
     if not any(k.startswith("projection_head.") for k in sd):
         raise _fail(fmt, obj, "no projection_head.* keys")
     backbone = {k: v for k, v in sd.items() if not k.startswith(("projection_head.", "prototypes."))}
