@@ -4,7 +4,7 @@ from __future__ import annotations
 import multiprocessing as mp
 
 
-def run_isolated(target, cases: list[tuple]) -> list[dict]:
+def run_isolated(target, cases: list[tuple], on_row=None) -> list[dict]:
     """Run target(*case, queue) for each case in a fresh spawned process (its own peak memory);
     return the dicts the cases put on the queue. A failing case is reported and skipped."""
     ctx = mp.get_context("spawn")
@@ -18,6 +18,8 @@ def run_isolated(target, cases: list[tuple]) -> list[dict]:
             print(f"case {case[:1] + case[2:]} failed with exit code {proc.exitcode}")
             continue
         rows.append(q.get())
+        if on_row is not None:
+            on_row(rows[-1])
     return rows
 
 

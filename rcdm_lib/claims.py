@@ -59,6 +59,20 @@ CLAIMS: dict[str, str] = {
         "The backbone keeps colour and background information that the projector drops "
         "(Fig. 4, 27)."
     ),
+    "fgsm_robustness": (
+        "SSL representations are more robust to FGSM than supervised ones: a linear probe on an "
+        "SSL backbone needs a larger step before it predicts the target class, and RCDM samples of "
+        "the perturbed representation keep the original object (Fig. 5, 30)."
+    ),
+    "manipulation": (
+        "Removing or copying the most common non-zero dimensions among an image's nearest "
+        "neighbours changes the object or background accordingly, and h(a) - h(b) + h(c) swaps "
+        "the background (Fig. 6, 31-33)."
+    ),
+    "inversion": (
+        "Gradient-based inversion reaches a small relative distance to the target representation "
+        "without producing natural-looking images (Fig. 7, 9)."
+    ),
 }
 
 SCALE_NOTE = {

@@ -64,6 +64,41 @@ def image_slider(frames: list[np.ndarray], labels: list[str], description: str =
     return w.VBox([w.HBox([slider, text]), stack])
 
 
+def image_menus(panels, menus: list[tuple[str, list[str]]]):
+    """Dropdown menus over precomputed uint8 [H, W, 3] panels that work without a kernel.
+
+    panels is nested one level per menu: panels[i][j]... is the panel for option i of the
+    first menu, option j of the second, and so on. Each level is a Stack; every menu is
+    linked in the browser (`jslink`) to the selected index of all Stacks of its level.
+    """
+    import ipywidgets as w
+
+    if not menus:
+        raise ValueError("image_menus needs at least one (description, options) menu")
+    levels: list[list] = [[] for _ in menus]
+
+    def build(node, depth: int, path: tuple):
+        if depth == len(menus):
+            img = np.asarray(node)
+            if img.dtype != np.uint8 or img.ndim != 3 or img.shape[-1] != 3:
+                raise ValueError(f"panel {list(path)} must be uint8 [H, W, 3], got {img.dtype} {list(img.shape)}")
+            return w.Image(value=png_bytes(img), format="png", width=img.shape[1], height=img.shape[0])
+        desc, options = menus[depth]
+        if len(node) != len(options):
+            raise ValueError(f"panels{''.join(f'[{i}]' for i in path)} has {len(node)} entries but menu "
+                             f"{desc!r} has {len(options)} options")
+        stack = w.Stack([build(c, depth + 1, path + (i,)) for i, c in enumerate(node)], selected_index=0)
+        levels[depth].append(stack)
+        return stack
+
+    root = build(panels, 0, ())
+    drops = [w.Dropdown(options=list(opts), index=0, description=desc) for desc, opts in menus]
+    for drop, stacks in zip(drops, levels):
+        for stack in stacks:
+            w.jslink((drop, "index"), (stack, "selected_index"))
+    return w.VBox([w.HBox(drops), root])
+
+
 def vendor_root() -> Path:
     """Where the build finds vendored JavaScript (holding `static/` and `extra/`)."""
     from rcdm_lib.config import REPO_ROOT

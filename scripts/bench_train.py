@@ -81,6 +81,15 @@ def run_case(name, cfg_kw, device, batch, iters, bf16, channels_last, compile_, 
                    params=sum(p.numel() for p in model.parameters()), img_s=batch * iters / dt, peak_mib=peak))
 
 
+def _parse_variant(v: str) -> tuple[bool, bool, bool]:
+    """'bf16+cl+compile' -> (bf16, channels_last, compile)."""
+    parts = set(v.split("+"))
+    unknown = parts - {"fp32", "bf16", "cl", "compile"}
+    if unknown:
+        raise SystemExit(f"unknown variant part(s) {sorted(unknown)} in {v!r}; expected fp32|bf16 [+cl] [+compile]")
+    return "bf16" in parts, "cl" in parts, "compile" in parts
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--configs", nargs="+", default=None, help="tiny, 128px (default: tiny on CPU, both on CUDA)")
@@ -89,6 +98,9 @@ def main():
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     p.add_argument("--compile", action="store_true", help="also try torch.compile on CPU")
+    p.add_argument("--variants", nargs="+", metavar="V",
+                   help="cases to run, e.g. fp32 bf16 bf16+cl bf16+compile (cl: channels_last); "
+                        "default: all 8 combinations on CUDA")
     p.add_argument("--json", default=None)
     args = p.parse_args()
 
@@ -103,20 +115,25 @@ def main():
     cases = []
     for name in names:
         batch = args.batch or (64 if name == "tiny" else (16 if cuda else 1))
-        if cuda:
+        if args.variants:
+            variants = [_parse_variant(v) for v in args.variants]
+        elif cuda:
             variants = list(itertools.product([False, True], [False, True], [False, True]))
         else:
             variants = [(False, False, False)] + ([(False, False, True)] if args.compile else [])
         cases += [(name, all_cfgs[name], device, batch, args.iters, bf, cl, co, args.threads)
                   for bf, cl, co in variants]
-    rows = run_isolated(run_case, cases)
     print(f"machine: {machine_line()}")
     mem = "peak GPU MiB" if cuda else "peak RSS MiB"
     print(f"{'config':7} {'batch':>5} {'bf16':>5} {'ch_last':>7} {'compile':>7} {'threads':>7} {'params':>12} "
-          f"{'img/s':>9} {mem:>13}")
-    for r in rows:
+          f"{'img/s':>9} {mem:>13}", flush=True)
+
+    def show(r):  # each row as soon as its case ends, so a run cut short still reports
         print(f"{r['config']:7} {r['batch']:5d} {str(r['bf16']):>5} {str(r['channels_last']):>7} "
-              f"{str(r['compile']):>7} {r['threads']:7d} {r['params']:12,d} {r['img_s']:9.1f} {r['peak_mib']:13.0f}")
+              f"{str(r['compile']):>7} {r['threads']:7d} {r['params']:12,d} {r['img_s']:9.1f} {r['peak_mib']:13.0f}",
+              flush=True)
+
+    rows = run_isolated(run_case, cases, on_row=show)
     if args.json:
         Path(args.json).write_text(json.dumps({"machine": machine_line(), "rows": rows}, indent=1))
 

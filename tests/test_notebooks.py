@@ -46,6 +46,7 @@ def smoke_book(tmp_path_factory) -> Path:
 # chapters whose numbers the Claims page must show
 FRACTIONS = {"01_conditional_samples", "02_out_of_distribution", "03_interpolation"}  # values in [0, 1]
 RECORDING = FRACTIONS | {"04_fid_is", "05_rank_mrr", "06_neighbours_spread", "07_squared_distances",
+                         "10_adversarial", "11_manipulation", "12_inversion_jacobians",
                          "08_backbone_projector_augmentations"}
 NOTEBOOKS = [p.stem for p in notebook_sources(notebook_dir=NOTEBOOK_DIR)]
 

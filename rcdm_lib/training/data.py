@@ -78,6 +78,15 @@ class SlotFeatureSource(ImageSource):
             rep[row, start:end] = self.features[name][i].float()
         return x0, {"rep": rep}
 
+    def rep_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-dimension mean and std [D] of every slot's training features (for rep_standardise)."""
+        means, stds = [], []
+        for name in self.layout.names:
+            f = self.features[name].float()  # [N, d_slot]
+            means.append(f.mean(0))
+            stds.append(f.std(0).clamp_min(1e-3))
+        return torch.cat(means), torch.cat(stds)
+
     def preview_kwargs(self, n: int) -> list[tuple[str, dict]]:
         """The first n examples conditioned on each slot, and the null condition."""
         idx = torch.arange(min(n, len(self)))

@@ -82,6 +82,11 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
     model = UNet(unet_cfg).to(device)
+    if unet_cfg.rep_standardise:  # statistics of the training features; restored by a resume
+        if not hasattr(data, "rep_statistics"):
+            raise ValueError("rep_standardise=True needs a data source with cached features (rep_statistics), "
+                             f"got {type(data).__name__}")
+        model.set_rep_statistics(*(s.to(device) for s in data.rep_statistics()))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     ema = EMA(model, cfg.ema_rate)
     step, prior_seconds = 0, 0.0
@@ -181,6 +186,8 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
             if step % cfg.log_every == 0 or step == cfg.steps:
                 rec = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"], "img_per_s": img_s,
                        "epoch": epoch}
+                if device.type == "cuda":
+                    rec["cuda_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
                 for kk in ("mse", "vb"):
                     if kk in per_example:
                         rec[kk] = all_reduce_mean(per_example[kk].mean(), info).item()
