@@ -56,6 +56,13 @@ print(f"[{profile}] fraction of samples whose re-encoded representation is neare
       f"(chance {1 / n_images:.2f}):")
 for slot, v in top1.items():
     print(f"  {slot:24s} {v:.2f}")
+# not a comparison in the paper, so the criterion is retrieval above chance for most representations
+verdict = claims.verdict_from_comparisons(
+    {slot: (v, 1 / n_images) for slot, v in top1.items()}, expect="higher",
+    what="the fraction of re-encoded samples nearest to their own image", against=f"chance (1/{n_images})",
+    paper="samples keep what the representation encodes of their image")
+claims.record_verdict(results_dir, "01_conditional_samples", "conditional_fidelity", verdict, profile=profile)
+print(f"verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the models are trained for a few steps only, so

@@ -55,6 +55,13 @@ print(f"[{profile}] fraction of samples whose re-encoded representation is neare
       f"(chance {1 / len(names):.2f}):")
 for slot, v in top1.items():
     print(f"  {slot:24s} {v:.2f}")
+# not a comparison in the paper, so the criterion is retrieval above chance for most representations
+verdict = claims.verdict_from_comparisons(
+    {slot: (v, 1 / len(names)) for slot, v in top1.items()}, expect="higher",
+    what="the fraction of re-encoded samples nearest to their own photograph", against=f"chance (1/{len(names)})",
+    paper="samples keep the photograph's salient structure")
+claims.record_verdict(results_dir, "02_out_of_distribution", "ood_conditioning", verdict, profile=profile)
+print(f"verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the samples are noise (a code-path check).

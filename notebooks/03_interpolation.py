@@ -79,6 +79,12 @@ claims.record(results_dir, "03_interpolation", "interpolation", f"{slot}/monoton
               profile=profile)
 print(f"[{profile}] re-encoded progress towards image 1 along each fixed-noise row "
       f"(cos to h1 - cos to h0):\n{prog.numpy().round(2)}\nmonotone fraction {mono:.2f}")
+# a row whose samples ignored the representation would step towards image 1 half of the time
+verdict = claims.verdict_from_comparison(
+    mono, 0.5, expect="higher", what="the fraction of steps moving towards image 1",
+    against="a path that ignores the representation", paper="samples move smoothly from one image to the other")
+claims.record_verdict(results_dir, "03_interpolation", "interpolation", verdict, profile=profile)
+print(f"verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the models are untrained: the frames are noise

@@ -21,6 +21,11 @@
 # downloads, 32px images), so the extractor is the project's supervised tiny encoder,
 # registered with torch-fidelity (features: its backbone; IS logits: its classifier).
 # **Tiny-scale numbers are not comparable with the paper's.**
+#
+# The IC-GAN rows are the paper's GAN baseline (Casanova et al. 2021, `rcdm_lib/icgan`),
+# conditioned on one representation (`icgan.slot`): on the real test representations, on
+# IC-GAN's own unconditional recipe (training instances nearest to k-means centres), and on
+# representations drawn from the same KDE as RCDM's "KDE*" rows.
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
@@ -34,6 +39,7 @@ extractor = "tiny-supervised"   # "tiny-supervised" (project encoder) or "incept
 inception_weights = None   # local weights file of inception-v3-compat when offline
 slots = None               # representations with a "real representations" row (None: all)
 sampler_slots = None       # representations with noise and KDE rows (None: all)
+icgan_clusters = 8         # IC-GAN's k-means recipe: instances nearest to this many centres (official: 1000)
 seed = 0
 
 # %%
@@ -42,7 +48,8 @@ import torch
 from rcdm_lib import claims
 from rcdm_lib.analysis.rep_samplers import GaussianNoiseSampler, KDESampler
 from rcdm_lib.data import FactorShapes
-from rcdm_lib.metrics import fidelity_metrics, register_encoder_extractor
+from rcdm_lib.icgan import KMeansInstanceSampler, load_profile_icgan
+from rcdm_lib.metrics import encoder_view, fidelity_metrics, register_encoder_extractor
 from rcdm_lib.models import load_profile_models
 from rcdm_lib.viz import image_grid
 
@@ -79,6 +86,14 @@ for slot in sampler_slots:
     rows[f"RCDM | {slot}, KDE* of train reps"] = models.sample(
         slot, KDESampler(train_h).sample(n_samples, gen), n_per=1, steps=steps, seed=seed)[:, 0]
 rows["RCDM unconditional (null condition)"] = models.sample(None, n=n_samples, n_per=1, steps=steps, seed=seed)[:, 0]
+icgan = load_profile_icgan(profile)
+ic_train_h = models.encode(icgan.slot, train_images)
+ic_reps = {"real test representations": models.encode(icgan.slot, cond_images),
+           f"{icgan_clusters} k-means instances": KMeansInstanceSampler(ic_train_h, icgan_clusters, seed=seed).sample(
+               n_samples, gen),
+           "KDE* of train reps": KDESampler(ic_train_h).sample(n_samples, gen)}
+for name, h in ic_reps.items():   # IC-GAN samples at the RCDM resolution (the same unless the profile differs)
+    rows[f"IC-GAN | {icgan.slot}, {name}"] = encoder_view(icgan.sample(h, n_per=1, seed=seed)[:, 0], models.image_size)
 
 table = {name: fidelity_metrics(real, x, extractor=extractor_name, isc_splits=isc_splits, weights_path=inception_weights)
          for name, x in rows.items()}
@@ -112,6 +127,11 @@ for slot in slots:
     record("conditional_fid", f"{slot}/fid", fid, f"{slot}: conditional FID ({extractor_name}, {n_samples} samples)")
     record("conditional_fid", f"{slot}/fid_minus_unconditional", fid - uncond,
            f"{slot}: conditional minus unconditional FID (paper: < 0)")
+verdict = claims.verdict_from_comparisons(
+    {slot: (table[f"RCDM | {slot}, real test representations"]["fid"], uncond) for slot in slots}, expect="lower",
+    what="conditional FID", against="the unconditional FID", paper="lower (Table 2a)")
+claims.record_verdict(results_dir, NOTEBOOK, "conditional_fid", verdict, profile=profile)
+print(f"[{profile} scale] verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the models are barely trained and every FID is

@@ -92,6 +92,14 @@ if "supervised_backbone" in by:
         if slot.endswith("_backbone") and slot != "supervised_backbone":
             record("rank_mrr", f"{slot}_minus_supervised/mrr", by[slot]["mrr"] - by["supervised_backbone"]["mrr"],
                    f"MRR of {slot} minus supervised (paper: > 0)")
+    ssl = [s for s in by if s.endswith("_backbone") and s != "supervised_backbone"]
+    if ssl:
+        verdict = claims.verdict_from_comparisons(
+            {slot: (by[slot]["mrr"], by["supervised_backbone"]["mrr"]) for slot in ssl}, expect="higher",
+            what="the MRR of SSL backbone samples", against="the supervised one",
+            paper="higher for SSL backbones (Table 2b, Fig. 18)")
+        claims.record_verdict(results_dir, NOTEBOOK, "rank_mrr", verdict, profile=profile)
+        print(f"[{profile} scale] verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the models are barely trained and the ranks are

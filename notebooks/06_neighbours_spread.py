@@ -94,6 +94,15 @@ if "supervised_backbone" in spread:
             record("supervised_varies_more", f"{slot}/variance_supervised_over_ssl",
                    spread["supervised_backbone"] / max(v, 1e-12),
                    f"pixel variance of supervised samples / {slot} samples (paper: > 1)")
+    ssl = [s for s in spread if s.endswith("_backbone") and s != "supervised_backbone"]
+    if ssl:
+        # the paper: "much more"; we ask for at least 10% more variance than an SSL backbone's samples
+        verdict = claims.verdict_from_comparisons(
+            {slot: (spread["supervised_backbone"], spread[slot]) for slot in ssl}, expect="higher",
+            margin=0.1, relative=True, what="the pixel variance of supervised samples",
+            against="SSL backbone samples", paper="much more varied (Fig. 19, 20)")
+        claims.record_verdict(results_dir, NOTEBOOK, "supervised_varies_more", verdict, profile=profile)
+        print(f"[{profile} scale] verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the samples are noise and the neighbours are

@@ -90,6 +90,12 @@ for slot, r in dist.items():
     record("samples_near_condition", f"{slot}/samples_over_random",
            float(r["RCDM samples"].median() / r["random validation"].median()),
            f"{slot}: median distance of samples / of random validation images (paper: < 1)")
+verdict = claims.verdict_from_comparisons(
+    {slot: (float(r["RCDM samples"].median()), float(r["random validation"].median())) for slot, r in dist.items()},
+    expect="lower", what="the median squared distance of samples to h", against="random validation images",
+    paper="samples closer than random images (Fig. 22, 23)")
+claims.record_verdict(results_dir, NOTEBOOK, "samples_near_condition", verdict, profile=profile)
+print(f"[{profile} scale] verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the samples ignore their condition and sit as far

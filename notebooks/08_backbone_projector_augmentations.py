@@ -176,6 +176,20 @@ for method, bb, hd in pairs:
         record("backbone_keeps_colour", f"{method}/{f}_kept_backbone_minus_head",
                table[bb][f]["kept"] - table[hd][f]["kept"],
                f"{method}: fraction of samples keeping the {f}, backbone minus projector (paper: > 0)")
+if pairs:
+    # the paper: projector samples vary clearly more; we ask for at least 10% more pixel variance
+    verdicts = {"projector_variance": claims.verdict_from_comparisons(
+        {method: (spread[hd], spread[bb]) for method, bb, hd in pairs}, expect="higher", margin=0.1, relative=True,
+        what="the pixel variance of projector samples", against="backbone samples",
+        paper="clearly more varied (Fig. 3, 25-27)"),
+        "backbone_keeps_colour": claims.verdict_from_comparisons(
+        {f"{method} {f}": (table[bb][f]["kept"], table[hd][f]["kept"]) for method, bb, hd in pairs
+         for f in ("color", "background")}, expect="higher",
+        what="the fraction of backbone samples keeping the colour or background", against="projector samples",
+        paper="the backbone keeps them, the projector drops them (Fig. 4, 27)")}
+    for claim, verdict in verdicts.items():
+        claims.record_verdict(results_dir, NOTEBOOK, claim, verdict, profile=profile)
+        print(f"[{profile} scale] {claim}: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the models are barely trained: samples are noise

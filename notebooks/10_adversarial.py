@@ -159,8 +159,11 @@ if sup and ssl:
     agree = float(np.mean(wins))
     record("fgsm_robustness", "ssl_backbones_above_supervised", agree,
            "fraction of SSL backbones whose flip epsilon exceeds the supervised one (ties 1/2; paper: 1)")
-    print(f"[{profile} scale] SSL backbones with a larger flip epsilon than {sup[0]}: {agree:.2f} "
-          f"({'agrees with' if agree > 0.5 else 'does not agree with'} the paper)")
+    verdict = claims.verdict_from_comparisons(
+        {s: (robustness(s), base) for s in ssl}, expect="higher", what="the flip epsilon of SSL backbones",
+        against=f"the supervised one ({sup[0]})", paper="SSL representations need a larger step (Fig. 5, 30)")
+    claims.record_verdict(results_dir, NOTEBOOK, "fgsm_robustness", verdict, profile=profile)
+    print(f"[{profile} scale] SSL backbones with a larger flip epsilon than {sup[0]}: {agree:.2f}\nverdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the encoders and RCDM are barely trained; the

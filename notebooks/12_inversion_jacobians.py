@@ -224,6 +224,21 @@ for slot in slots:
         record(f"{slot}/{opt}/high_frequency_fraction", natural[slot, opt]["hf"],
                f"{slot}: high-frequency energy fraction of the {opt}-inverted inputs "
                f"(real images: {natural['real']['hf']:.3f})")
+# "small" is the profile's target_rel_distance for Adam on L2 (L-BFGS on the cosine distance does not
+# fit the norm); "natural-looking" is the shape classifier recognising the inputs as often as real images
+verdicts = {
+    "distance": claims.verdict_from_comparisons(
+        {slot: (float(runs[slot, "adam"].final_rel_distance.mean()), target_rel_distance) for slot in slots},
+        expect="lower", what=f"the relative distance Adam on L2 reaches in {iterations} iterations",
+        against="target_rel_distance", paper="0.4%, 0.1%, 3.6%, 3.3% after 10,000 iterations (Fig. 7, 9)"),
+    "not natural": claims.verdict_from_comparisons(
+        {f"{slot} {opt}": (natural[slot, opt]["acc"], natural["real"]["acc"]) for slot in slots for opt in OPTIMIZERS},
+        expect="lower", what="the shape classifier's accuracy on inverted inputs", against="on the real targets",
+        paper="the inverted inputs do not look natural (Fig. 7, 9)"),
+}
+for part, verdict in verdicts.items():
+    claims.record_verdict(results_dir, NOTEBOOK, "inversion", verdict, profile=profile, part=part)
+    print(f"[{profile} scale] {part}: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the encoders are barely trained and the budget is

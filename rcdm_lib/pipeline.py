@@ -108,6 +108,12 @@ def input_files(profile) -> list[Path]:
     for w in (enc.get("weights") or {}).values():
         if w:
             files.append(_repo_path(w))
+    sr = profile.get("superres") or {}
+    if sr.get("export") or sr.get("checkpoint"):   # chapter 13's upsampler: ours, or ADM's release
+        files.append(_repo_path(sr.get("export") or sr["checkpoint"]))
+    ic = profile.get("icgan") or {}
+    if ic.get("export") or ic.get("weights"):       # chapters 04 and 15's IC-GAN: ours, or the official file
+        files.append(_repo_path(ic.get("export") or ic["weights"]))
     return files
 
 
@@ -253,7 +259,8 @@ def _manifest_problems(manifest: Path) -> list[str]:
 
 def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
     """Reuse the profile's trained models (hashes checked against the manifests) or train
-    them with scripts/train_encoder.py and scripts/train.py. Returns what was done."""
+    them with scripts/train_encoder.py and scripts/train.py (the upsampler of chapter 13:
+    ensure_superres). Returns what was done."""
     profile = _as_profile(profile)
     name = profile["profile"]
     if name == "imagenet128":
@@ -261,9 +268,12 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
         if problems:
             raise NotebookError("the imagenet128 profile cannot run:\n  - " + "\n  - ".join(problems))
         return "imagenet128: using the paths in _config.yml"
+    superres = ensure_superres(profile, from_scratch=from_scratch, log=log)
     enc_dir = _repo_path(profile["encoders"]["dir"])
     rcdm = _repo_path(profile["rcdm"]["export"])
-    missing = check_inputs(profile)
+    icgan = _repo_path(profile["icgan"]["export"]) if (profile.get("icgan") or {}).get("export") else None
+    # IC-GAN is trained on the encoders' features, after them (ensure_icgan)
+    missing = [f"{p} is missing" for p in input_files(profile) if not p.is_file() and p != icgan]
     if not from_scratch and not missing:
         problems = []
         for manifest in (enc_dir / "manifest.json", rcdm.parent / "manifest.json"):
@@ -276,7 +286,7 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
                 f"the {name} models do not match their manifests:\n  - " + "\n  - ".join(problems)
                 + "\nRestore the shipped files (git checkout artifacts/) or retrain them with "
                   "`make book FROM_SCRATCH=1`.")
-        return f"reused the {name} models (hashes match the manifests)"
+        return f"reused the {name} models (hashes match the manifests); {superres}; {ensure_icgan(profile, log=log)}"
     if missing and not from_scratch:
         log(f"  missing: {', '.join(str(m) for m in missing)}; training them")
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
@@ -288,7 +298,73 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
         t0 = time.perf_counter()
         subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=True)
         log(f"  {script}: {time.perf_counter() - t0:.0f} s")
-    return f"trained the {name} models"
+    return f"trained the {name} models; {superres}; {ensure_icgan(profile, from_scratch=from_scratch, log=log)}"
+
+
+def _check_manifest(path: Path, profile_name: str, what: str, script: str) -> None:
+    """Raise when `path` does not match the manifest beside it (smoke models may have none)."""
+    manifest = path.parent / "manifest.json"
+    problems = (_manifest_problems(manifest) if manifest.is_file()
+                else [] if profile_name == "smoke" else [f"{manifest} is missing"])
+    if problems:
+        raise NotebookError(
+            f"the {profile_name} {what} does not match its manifest:\n  - " + "\n  - ".join(problems)
+            + "\nRestore the shipped files (git checkout artifacts/) or retrain it with "
+              f"`python scripts/{script} --profile {profile_name}`.")
+
+
+def ensure_icgan(profile, from_scratch: bool = False, log=print) -> str:
+    """Reuse the profile's IC-GAN (hash checked against its manifest, trained on the current
+    encoder) or train it with scripts/train_icgan.py. Returns what was done."""
+    from rcdm_lib.artifacts import file_sha256
+    from rcdm_lib.icgan import read_icgan_metadata
+
+    profile = _as_profile(profile)
+    name = profile["profile"]
+    ic = profile.get("icgan") or {}
+    if not ic.get("export"):
+        return "no IC-GAN to train (icgan.export is not set)"
+    path = _repo_path(ic["export"])
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "train_icgan.py"), "--profile", name, "--no-progress"]
+    if path.is_file() and not from_scratch:
+        _check_manifest(path, name, "IC-GAN", "train_icgan.py")
+        trained_on = (read_icgan_metadata(path).get("data") or {}).get("encoder_sha256")
+        enc_file = _repo_path(profile["encoders"]["dir"]) / f"{ic['slot'].rsplit('_', 1)[0]}.safetensors"
+        if not enc_file.is_file() or trained_on == file_sha256(enc_file):
+            return "reused the IC-GAN (hash matches its manifest)"
+        log(f"  {path} was trained on another {enc_file.name}; retraining it")
+        cmd.append("--restart")
+    elif not from_scratch:
+        cmd.append("--resume")   # continues an interrupted run (or starts one)
+    log(f"  $ {' '.join(cmd[1:])}")
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True)
+    log(f"  train_icgan.py: {time.perf_counter() - t0:.0f} s")
+    return "trained the IC-GAN"
+
+
+def ensure_superres(profile, from_scratch: bool = False, log=print) -> str:
+    """Reuse the profile's super-resolution model (chapter 13; hash checked against its manifest)
+    or train it with scripts/train_superres.py when it is missing. Returns what was done."""
+    profile = _as_profile(profile)
+    name = profile["profile"]
+    sr = profile.get("superres") or {}
+    if not sr.get("export"):
+        return "no super-resolution model to train (superres.export is not set)"
+    path = _repo_path(sr["export"])
+    if path.is_file() and not from_scratch:
+        _check_manifest(path, name, "super-resolution model", "train_superres.py")
+        return "reused the super-resolution model (hash matches its manifest)"
+    # --resume continues an interrupted run (or starts one); from scratch, a run folder with
+    # checkpoints is an error that names it, as for scripts/train.py
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "train_superres.py"), "--profile", name, "--no-progress"]
+    if not from_scratch:
+        cmd.append("--resume")
+    log(f"  $ {' '.join(cmd[1:])}")
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True)
+    log(f"  train_superres.py: {time.perf_counter() - t0:.0f} s")
+    return "trained the super-resolution model"
 
 
 # --------------------------------------------------------------------------- the site

@@ -505,17 +505,19 @@ def compare_state_dict(model: nn.Module, state_dict: Mapping[str, torch.Tensor])
     return {"missing": missing, "unexpected": unexpected, "misshaped": misshaped}
 
 
-def _raise_on_mismatch(report: dict, source: str) -> None:
+def raise_on_mismatch(report: dict, source: str, what: str = "the UNet config",
+                      hint: str = "Build the UNet with the flags the checkpoint was trained with.") -> None:
+    """Raise a ValueError listing a compare_state_dict report (missing, unexpected, mis-shaped keys)."""
     if not any(report.values()):
         return
-    lines = [f"checkpoint {source} does not match the UNet config:"]
+    lines = [f"checkpoint {source} does not match {what}:"]
     if report["missing"]:
         lines.append(f"  missing keys ({len(report['missing'])}): {report['missing'][:10]}")
     if report["unexpected"]:
         lines.append(f"  unexpected keys ({len(report['unexpected'])}): {report['unexpected'][:10]}")
     for k, want, got in report["misshaped"][:10]:
         lines.append(f"  {k}: expected shape {list(want)}, checkpoint has {list(got)}")
-    lines.append("Build the UNet with the flags the checkpoint was trained with.")
+    lines.append(hint)
     raise ValueError("\n".join(lines))
 
 
@@ -545,7 +547,7 @@ def load_official_checkpoint(source, config: UNetConfig | None = None, map_locat
         config = UNetConfig.from_official_flags(flags, ssl_dim=None if ssl is None else ssl.shape[1])
     with torch.device("meta"):
         probe = UNet(config)
-    _raise_on_mismatch(compare_state_dict(probe, state_dict), name)
+    raise_on_mismatch(compare_state_dict(probe, state_dict), name)
     model = UNet(config)
     model.load_state_dict(state_dict, strict=True)
     return model

@@ -46,8 +46,8 @@ def smoke_book(tmp_path_factory) -> Path:
 # chapters whose numbers the Claims page must show
 FRACTIONS = {"01_conditional_samples", "02_out_of_distribution", "03_interpolation"}  # values in [0, 1]
 RECORDING = FRACTIONS | {"04_fid_is", "05_rank_mrr", "06_neighbours_spread", "07_squared_distances",
-                         "10_adversarial", "11_manipulation", "12_inversion_jacobians",
-                         "08_backbone_projector_augmentations"}
+                         "10_adversarial", "11_manipulation", "12_inversion_jacobians", "13_super_resolution",
+                         "08_backbone_projector_augmentations", "15_icgan_distances"}
 NOTEBOOKS = [p.stem for p in notebook_sources(notebook_dir=NOTEBOOK_DIR)]
 
 
@@ -86,6 +86,19 @@ def test_claims_page_is_generated_from_results(smoke_book):
             assert f"`{r['key']}`" in page and f"{r['value']:.3g}" in page
             assert CLAIMS[r["claim"]] in page
     assert "smoke" in page
+
+
+@pytest.mark.parametrize("name", sorted(RECORDING))
+def test_every_claim_measured_has_a_verdict_on_the_page(smoke_book, name):
+    from rcdm_lib.claims import verdict_line
+
+    res = json.loads((smoke_book / "_results" / f"{name}.json").read_text())
+    verdicts = res.get("verdicts", [])
+    missing = {r["claim"] for r in res["results"]} - {v["claim"] for v in verdicts}
+    assert not missing, f"{name} recorded numbers for {sorted(missing)} but no verdict (claims.record_verdict)"
+    page = (smoke_book / "claims.md").read_text()
+    for v in verdicts:
+        assert verdict_line(v, "smoke") in page, v
 
 
 def test_interpolation_widget_state_is_embedded(smoke_book):

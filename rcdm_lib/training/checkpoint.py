@@ -64,6 +64,16 @@ def latest_checkpoint(run_dir) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
+def load_matching_checkpoint(path, current_config: dict, ignore=(), map_location="cpu") -> dict:
+    """Load a checkpoint to resume from; a ValueError names every field where its saved
+    config differs from `current_config` (fields in `ignore` may differ, e.g. the step budget)."""
+    state = load_checkpoint(path, map_location=map_location)
+    diffs = config_mismatches(state["config"], current_config, ignore=ignore)
+    if diffs:
+        raise ValueError(f"cannot resume from {path}: it was trained with another config:\n  " + "\n  ".join(diffs))
+    return state
+
+
 def config_mismatches(saved: dict, current: dict, prefix: str = "", ignore=()) -> list[str]:
     """Names of fields that differ between two nested config dicts, as 'a.b: saved X, now Y'."""
     out = []

@@ -19,12 +19,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
-from rcdm_lib.training.checkpoint import (
-    config_mismatches,
-    latest_checkpoint,
-    load_checkpoint,
-    save_checkpoint,
-)
+from rcdm_lib.training.checkpoint import latest_checkpoint, load_matching_checkpoint, save_checkpoint
 from rcdm_lib.training.config import RUN_ONLY_FIELDS, DiffusionConfig, TrainConfig
 from rcdm_lib.training.distributed import DistInfo, all_reduce_mean, barrier
 from rcdm_lib.training.ema import EMA
@@ -94,11 +89,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     if resume and last_ckpt is None and info.is_main:
         print(f"--resume: no checkpoint in {run_dir}; starting from step 0")
     if last_ckpt is not None:
-        state = load_checkpoint(last_ckpt, map_location=device)
-        diffs = config_mismatches(state["config"], full_cfg, ignore=RUN_ONLY_FIELDS)
-        if diffs:
-            raise ValueError(f"cannot resume from {last_ckpt}: it was trained with another config:\n  "
-                             + "\n  ".join(diffs))
+        state = load_matching_checkpoint(last_ckpt, full_cfg, ignore=RUN_ONLY_FIELDS, map_location=device)
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
