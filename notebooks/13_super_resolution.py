@@ -6,7 +6,7 @@
 #       format_name: percent
 # ---
 
-# %% [markdown]
+sr_sampler = "ancestral"   # ancestral, or ddim (deterministic: eta 0)
 # # 13. Super-resolution of RCDM samples
 #
 # **The paper's use** (Fig. 14): RCDM samples are produced at the model's resolution (128px
