@@ -6,7 +6,7 @@
 #       format_name: percent
 # ---
 
-sr_sampler = "ancestral"   # ancestral, or ddim (deterministic: eta 0)
+# %% [markdown]
 # # 13. Super-resolution of RCDM samples
 #
 # **The paper's use** (Fig. 14): RCDM samples are produced at the model's resolution (128px
@@ -36,7 +36,7 @@ n_real = 8                 # real test images super-resolved for the numbers
 n_show = 4                 # images shown per figure row
 rcdm_steps = 10            # RCDM sampling steps (ancestral)
 sr_steps = 10              # upsampler sampling steps (respaced)
-sr_sampler = "ancestral"   # or "ddim" (deterministic, eta = 0)
+sr_sampler = "ancestral"   # ancestral, or ddim (deterministic: eta 0)
 scale = 4                  # nearest-neighbour upscaling of the figures
 seed = 0
 
