@@ -15,6 +15,12 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "_config.yml"
 
 
+def repo_path(p) -> Path:
+    """A path from a profile or an option: absolute as given, relative to the repository root."""
+    p = Path(p)
+    return p if p.is_absolute() else REPO_ROOT / p
+
+
 def _deep_merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
     for k, v in (override or {}).items():

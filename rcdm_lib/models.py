@@ -12,20 +12,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
-from rcdm_lib.config import REPO_ROOT, load_profile
+from rcdm_lib.config import load_profile, repo_path
 from rcdm_lib.sampling import sample_from_reps
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.training.sources import load_tiny_encoders, resize_images
 from rcdm_lib.unet import UNet, load_unet
 
-
-def _repo_path(p) -> Path:
-    p = Path(p)
-    return p if p.is_absolute() else REPO_ROOT / p
 
 
 @dataclass
@@ -96,7 +91,7 @@ def load_profile_models(profile: dict | str, device: str | torch.device = "cpu")
     r = profile.get("rcdm") or {}
     if "export" not in r:
         raise ValueError(f"profile {profile['profile']!r} has no rcdm.export path in _config.yml")
-    path = _repo_path(r["export"])
+    path = repo_path(r["export"])
     if not path.is_file():
         raise FileNotFoundError(
             f"RCDM weights {path} are missing; train them with `python scripts/train.py --profile "
@@ -110,7 +105,7 @@ def load_profile_models(profile: dict | str, device: str | torch.device = "cpu")
     diff = DiffusionConfig(**json.loads(meta["diffusion"])) if "diffusion" in meta else DiffusionConfig(
         **(r.get("diffusion") or {}))
     prof = dict(profile)
-    prof["encoders"] = {**profile["encoders"], "dir": str(_repo_path(profile["encoders"]["dir"]))}
+    prof["encoders"] = {**profile["encoders"], "dir": str(repo_path(profile["encoders"]["dir"]))}
     encoders = load_tiny_encoders(prof, device=device)
     missing = [s for s in unet.config.slot_layout.names if s not in encoders]
     if missing:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rcdm_lib import claims
-from rcdm_lib.config import REPO_ROOT, load_profile
+from rcdm_lib.config import REPO_ROOT, load_profile, repo_path
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BOOK_DIR = REPO_ROOT / "book"
@@ -46,10 +46,6 @@ class NotebookRun:
     cached: bool
     path: Path
 
-
-def _repo_path(p) -> Path:
-    p = Path(p)
-    return p if p.is_absolute() else REPO_ROOT / p
 
 
 def _as_profile(profile) -> dict:
@@ -101,19 +97,19 @@ def input_files(profile) -> list[Path]:
     files = []
     r = profile.get("rcdm") or {}
     if r.get("export"):
-        files.append(_repo_path(r["export"]))
+        files.append(repo_path(r["export"]))
     enc = profile.get("encoders") or {}
     if enc.get("dir"):
-        files += [_repo_path(enc["dir"]) / f"{m}.safetensors" for m in enc.get("methods", [])]
+        files += [repo_path(enc["dir"]) / f"{m}.safetensors" for m in enc.get("methods", [])]
     for w in (enc.get("weights") or {}).values():
         if w:
-            files.append(_repo_path(w))
+            files.append(repo_path(w))
     sr = profile.get("superres") or {}
     if sr.get("export") or sr.get("checkpoint"):   # chapter 13's upsampler: ours, or ADM's release
-        files.append(_repo_path(sr.get("export") or sr["checkpoint"]))
+        files.append(repo_path(sr.get("export") or sr["checkpoint"]))
     ic = profile.get("icgan") or {}
     if ic.get("export") or ic.get("weights"):       # chapters 04 and 15's IC-GAN: ours, or the official file
-        files.append(_repo_path(ic.get("export") or ic["weights"]))
+        files.append(repo_path(ic.get("export") or ic["weights"]))
     return files
 
 
@@ -236,13 +232,13 @@ def check_inputs(profile) -> list[str]:
         if not root:
             problems.append("data.root is not set: give the path of an ImageFolder (ImageNet layout) "
                             "in _config.yml, profiles.imagenet128.data.root")
-        elif not _repo_path(root).is_dir():
+        elif not repo_path(root).is_dir():
             problems.append(f"data.root {root} is not a folder: fix profiles.imagenet128.data.root in _config.yml")
         for enc, w in ((profile.get("encoders") or {}).get("weights") or {}).items():
             if not w and not os.environ.get(f"RCDM_WEIGHTS_{enc.upper()}"):
                 problems.append(f"encoders.weights.{enc} is not set: give the local file of the published "
                                 f"{enc} weights in _config.yml (or RCDM_WEIGHTS_{enc.upper()})")
-            elif w and not _repo_path(w).is_file():
+            elif w and not repo_path(w).is_file():
                 problems.append(f"encoders.weights.{enc} = {w} does not exist: fix the path in _config.yml")
         return problems
     for p in input_files(profile):
@@ -269,9 +265,9 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
             raise NotebookError("the imagenet128 profile cannot run:\n  - " + "\n  - ".join(problems))
         return "imagenet128: using the paths in _config.yml"
     superres = ensure_superres(profile, from_scratch=from_scratch, log=log)
-    enc_dir = _repo_path(profile["encoders"]["dir"])
-    rcdm = _repo_path(profile["rcdm"]["export"])
-    icgan = _repo_path(profile["icgan"]["export"]) if (profile.get("icgan") or {}).get("export") else None
+    enc_dir = repo_path(profile["encoders"]["dir"])
+    rcdm = repo_path(profile["rcdm"]["export"])
+    icgan = repo_path(profile["icgan"]["export"]) if (profile.get("icgan") or {}).get("export") else None
     # IC-GAN is trained on the encoders' features, after them (ensure_icgan)
     missing = [f"{p} is missing" for p in input_files(profile) if not p.is_file() and p != icgan]
     if not from_scratch and not missing:
@@ -289,16 +285,18 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
         return f"reused the {name} models (hashes match the manifests); {superres}; {ensure_icgan(profile, log=log)}"
     if missing and not from_scratch:
         log(f"  missing: {', '.join(str(m) for m in missing)}; training them")
-    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
     for script in ("train_encoder.py", "train.py"):
-        cmd = [sys.executable, str(REPO_ROOT / "scripts" / script), "--profile", name]
-        if script == "train.py":
-            cmd.append("--no-progress")
-        log(f"  $ {' '.join(cmd[1:])}")
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=REPO_ROOT, env=env, check=True)
-        log(f"  {script}: {time.perf_counter() - t0:.0f} s")
+        _run_script(script, ["--profile", name] + (["--no-progress"] if script == "train.py" else []), log)
     return f"trained the {name} models; {superres}; {ensure_icgan(profile, from_scratch=from_scratch, log=log)}"
+
+
+def _run_script(script: str, args: list[str], log) -> None:
+    """Run scripts/<script> with `args` from the repository root, logging the command and its time."""
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / script), *args]
+    log(f"  $ {' '.join(cmd[1:])}")
+    t0 = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True)
+    log(f"  {script}: {time.perf_counter() - t0:.0f} s")
 
 
 def _check_manifest(path: Path, profile_name: str, what: str, script: str) -> None:
@@ -324,22 +322,19 @@ def ensure_icgan(profile, from_scratch: bool = False, log=print) -> str:
     ic = profile.get("icgan") or {}
     if not ic.get("export"):
         return "no IC-GAN to train (icgan.export is not set)"
-    path = _repo_path(ic["export"])
-    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "train_icgan.py"), "--profile", name, "--no-progress"]
+    path = repo_path(ic["export"])
+    args = ["--profile", name, "--no-progress"]
     if path.is_file() and not from_scratch:
         _check_manifest(path, name, "IC-GAN", "train_icgan.py")
         trained_on = (read_icgan_metadata(path).get("data") or {}).get("encoder_sha256")
-        enc_file = _repo_path(profile["encoders"]["dir"]) / f"{ic['slot'].rsplit('_', 1)[0]}.safetensors"
+        enc_file = repo_path(profile["encoders"]["dir"]) / f"{ic['slot'].rsplit('_', 1)[0]}.safetensors"
         if not enc_file.is_file() or trained_on == file_sha256(enc_file):
             return "reused the IC-GAN (hash matches its manifest)"
         log(f"  {path} was trained on another {enc_file.name}; retraining it")
-        cmd.append("--restart")
+        args.append("--restart")
     elif not from_scratch:
-        cmd.append("--resume")   # continues an interrupted run (or starts one)
-    log(f"  $ {' '.join(cmd[1:])}")
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True)
-    log(f"  train_icgan.py: {time.perf_counter() - t0:.0f} s")
+        args.append("--resume")   # continues an interrupted run (or starts one)
+    _run_script("train_icgan.py", args, log)
     return "trained the IC-GAN"
 
 
@@ -351,19 +346,13 @@ def ensure_superres(profile, from_scratch: bool = False, log=print) -> str:
     sr = profile.get("superres") or {}
     if not sr.get("export"):
         return "no super-resolution model to train (superres.export is not set)"
-    path = _repo_path(sr["export"])
+    path = repo_path(sr["export"])
     if path.is_file() and not from_scratch:
         _check_manifest(path, name, "super-resolution model", "train_superres.py")
         return "reused the super-resolution model (hash matches its manifest)"
     # --resume continues an interrupted run (or starts one); from scratch, a run folder with
     # checkpoints is an error that names it, as for scripts/train.py
-    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "train_superres.py"), "--profile", name, "--no-progress"]
-    if not from_scratch:
-        cmd.append("--resume")
-    log(f"  $ {' '.join(cmd[1:])}")
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True)
-    log(f"  train_superres.py: {time.perf_counter() - t0:.0f} s")
+    _run_script("train_superres.py", ["--profile", name, "--no-progress"] + ([] if from_scratch else ["--resume"]), log)
     return "trained the super-resolution model"
 
 

@@ -25,14 +25,10 @@ sys.path.insert(0, str(REPO_ROOT))
 import torch  # noqa: E402
 
 from rcdm_lib.artifacts import file_sha256, hardware, update_manifest  # noqa: E402
-from rcdm_lib.config import load_profile, resolve_device  # noqa: E402
+from rcdm_lib.config import load_profile, repo_path, resolve_device  # noqa: E402
 from rcdm_lib.icgan import (Generator, ICGANConfig, ICGANTrainConfig, icgan_training_data, sample_icgan,  # noqa: E402
                             save_icgan, train_icgan)
 
-
-def _repo_path(p) -> Path:
-    p = Path(p)
-    return p if p.is_absolute() else REPO_ROOT / p
 
 
 def main(argv=None) -> int:
@@ -63,7 +59,7 @@ def main(argv=None) -> int:
     if args.steps is not None:
         train["steps"] = args.steps
     train_cfg = ICGANTrainConfig.from_dict(train)
-    out = _repo_path(args.out or ic.get("out") or f"runs/{args.profile}/icgan")
+    out = repo_path(args.out or ic.get("out") or f"runs/{args.profile}/icgan")
     if args.restart:
         from rcdm_lib.training.checkpoint import list_checkpoints
 
@@ -77,7 +73,7 @@ def main(argv=None) -> int:
                       progress=not args.no_progress, provenance=provenance)
     if res.step < train_cfg.steps:
         return 1
-    export = _repo_path(args.export or ic["export"])
+    export = repo_path(args.export or ic["export"])
     save_icgan(export, res.G_ema, extra={"slot": provenance["slot"], "step": res.step, "train": train_cfg.to_dict(),
                                          "data": provenance})
     # a preview: the first 8 training images and 4 samples conditioned on each representation

@@ -15,13 +15,9 @@ from pathlib import Path
 
 import torch
 
-from rcdm_lib.config import REPO_ROOT, load_profile
+from rcdm_lib.config import load_profile, repo_path
 from rcdm_lib.icgan.generator import Generator, sample_icgan
 
-
-def _repo_path(p) -> Path:
-    p = Path(p)
-    return p if p.is_absolute() else REPO_ROOT / p
 
 
 def _section(profile: dict) -> dict:
@@ -62,7 +58,7 @@ def icgan_training_data(profile: dict | str, device="cpu") -> tuple[torch.Tensor
     profile = load_profile(profile) if isinstance(profile, str) else profile
     ic, d = _section(profile), profile["data"]
     prof = dict(profile)
-    prof["encoders"] = {**profile["encoders"], "dir": str(_repo_path(profile["encoders"]["dir"]))}
+    prof["encoders"] = {**profile["encoders"], "dir": str(repo_path(profile["encoders"]["dir"]))}
     encoders = load_tiny_encoders(prof, device=device)
     if ic["slot"] not in encoders:
         raise ValueError(f"icgan.slot {ic['slot']!r} is not one of this profile's representations {sorted(encoders)}")
@@ -70,7 +66,7 @@ def icgan_training_data(profile: dict | str, device="cpu") -> tuple[torch.Tensor
     length = ic.get("train_length") or (profile.get("rcdm") or {}).get("train_length")
     ds = FactorShapes("train", size=d["size"], length=length, seed=d["seed"])
     images, _ = ds.all_uint8()                                               # [N, 3, E, E]
-    cache = _repo_path(profile.get("cache_dir", ".cache")) / "features"
+    cache = repo_path(profile.get("cache_dir", ".cache")) / "features"
     feats = dataset_features(enc, ds, cache, device=device).float()          # [N, d]
     provenance = {"dataset": ds.spec, "slot": ic["slot"], "encoder_sha256": enc.spec.get("weights_sha256")}
     return resize_images(images, ic["image_size"]), feats, provenance
@@ -84,7 +80,7 @@ def load_profile_icgan(profile: dict | str, device="cpu") -> ProfileICGAN:
     profile = load_profile(profile) if isinstance(profile, str) else profile
     ic = _section(profile)
     if ic.get("export"):
-        path = _repo_path(ic["export"])
+        path = repo_path(ic["export"])
         if not path.is_file():
             raise FileNotFoundError(f"IC-GAN weights {path} are missing; train them with `python "
                                     f"scripts/train_icgan.py --profile {profile['profile']}` "
@@ -95,5 +91,5 @@ def load_profile_icgan(profile: dict | str, device="cpu") -> ProfileICGAN:
                              "retrain it with scripts/train_icgan.py")
         return ProfileICGAN(load_icgan(path, device), ic["slot"], path, meta)
     path = ic.get("weights")
-    G = load_official_generator(_repo_path(path) if path else None, device=device)
-    return ProfileICGAN(G, ic["slot"], _repo_path(path), {"format": "official IC-GAN BigGAN"})
+    G = load_official_generator(repo_path(path) if path else None, device=device)
+    return ProfileICGAN(G, ic["slot"], repo_path(path), {"format": "official IC-GAN BigGAN"})

@@ -11,15 +11,11 @@ from pathlib import Path
 
 import torch
 
-from rcdm_lib.config import REPO_ROOT, load_profile
+from rcdm_lib.config import load_profile, repo_path
 from rcdm_lib.superres.model import SuperResUNet, load_superres, read_metadata
 from rcdm_lib.superres.official import RELEASE_PAGE, UPSAMPLER_FLAGS, load_official_upsampler
 from rcdm_lib.training.config import DiffusionConfig
 
-
-def _repo_path(p) -> Path:
-    p = Path(p)
-    return p if p.is_absolute() else REPO_ROOT / p
 
 
 @dataclass
@@ -61,10 +57,10 @@ def load_profile_superres(profile: dict | str, device: str | torch.device = "cpu
                 f"profile {name!r} needs a local ADM upsampler: set profiles.{name}.superres.checkpoint in "
                 f"_config.yml to one of the files published by openai/guided-diffusion ({', '.join(UPSAMPLER_FLAGS)}; "
                 f"{RELEASE_PAGE})")
-        path = _repo_path(sr["checkpoint"])
+        path = repo_path(sr["checkpoint"])
         model, diff = load_official_upsampler(path, flags=sr.get("flags"))
         return ProfileSuperRes(model.to(device).eval(), diff, path, official=True)
-    path = _repo_path(sr["export"])
+    path = repo_path(sr["export"])
     if not path.is_file():
         raise FileNotFoundError(
             f"super-resolution model {path} is missing; train it with "
