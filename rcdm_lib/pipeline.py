@@ -285,9 +285,39 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
         return f"reused the {name} models (hashes match the manifests); {superres}; {ensure_icgan(profile, log=log)}"
     if missing and not from_scratch:
         log(f"  missing: {', '.join(str(m) for m in missing)}; training them")
-    for script in ("train_encoder.py", "train.py"):
-        _run_script(script, ["--profile", name] + (["--no-progress"] if script == "train.py" else []), log)
+    _train_encoders(profile, log)
+    _run_script("train.py", ["--profile", name, "--no-progress"], log)
     return f"trained the {name} models; {superres}; {ensure_icgan(profile, from_scratch=from_scratch, log=log)}"
+
+
+def encoder_groups(profile: dict, n: int = 2) -> list[list[str]]:
+    """The profile's encoder methods split into `n` groups of about equal training cost (steps x views)."""
+    ecfg = profile.get("encoders") or {}
+    steps = ecfg.get("steps") or {}
+    cost = {m: int(steps.get(m, 1000)) * (1 if m == "supervised" else 2) for m in ecfg.get("methods") or []}
+    groups: list[list[str]] = [[] for _ in range(n)]
+    load = [0] * n
+    for m in sorted(cost, key=lambda m: -cost[m]):  # longest first, each to the least loaded group
+        i = load.index(min(load))
+        groups[i].append(m)
+        load[i] += cost[m]
+    return [g for g in groups if g]
+
+
+def _train_encoders(profile: dict, log) -> None:
+    """scripts/train_encoder.py as two one-thread processes at once (the two cores of the CPU budget)."""
+    groups = encoder_groups(profile)
+    cmds = [[sys.executable, str(REPO_ROOT / "scripts" / "train_encoder.py"), "--profile", profile["profile"],
+             *[a for m in g for a in ("--method", m)]] for g in groups]
+    for c in cmds:
+        log(f"  $ {' '.join(c[1:])}")
+    t0 = time.perf_counter()
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    procs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env) for c in cmds]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise subprocess.CalledProcessError(next(c for c in codes if c), cmds[codes.index(next(c for c in codes if c))])
+    log(f"  train_encoder.py ({len(cmds)} processes): {time.perf_counter() - t0:.0f} s")
 
 
 def _run_script(script: str, args: list[str], log) -> None:

@@ -21,7 +21,7 @@ from rcdm_lib.artifacts import file_sha256, hardware, update_manifest
 from rcdm_lib.config import REPO_ROOT, load_profile
 from rcdm_lib.data.shapes import FactorShapes
 from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder
-from rcdm_lib.encoders.training import EncoderTrainConfig, train_tiny_encoder
+from rcdm_lib.encoders.training import encoder_train_config, train_tiny_encoder
 
 
 def main(argv=None) -> int:
@@ -54,17 +54,7 @@ def main(argv=None) -> int:
     print(f"rendered {ds} in {time.time() - t0:.1f}s", flush=True)
     command = " ".join(shlex.quote(a) for a in [sys.executable.split("/")[-1], "scripts/train_encoder.py"] + sys.argv[1:])
     for method in methods:
-        train = dict(ecfg.get("train") or {})
-        per_method = (ecfg.get("per_method") or {}).get(method) or {}
-        cfg = EncoderTrainConfig(
-            method=method,
-            steps=int(args.steps or (ecfg.get("steps") or {}).get(method, 1000)),
-            seed=seed,
-            model={**(ecfg.get("model") or {}), **(per_method.get("model") or {})},
-            augment=per_method.get("augment") or {},
-            loss=per_method.get("loss") or {},
-            **train,
-        )
+        cfg = encoder_train_config(prof, method, {"steps": args.steps} if args.steps else None)
         model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=sys.stderr.isatty(),
                                          log=lambda s: print(s, flush=True))
         path = save_tiny_encoder(model, out_dir / f"{method}.safetensors",

@@ -70,6 +70,30 @@ class EncoderTrainConfig:
         return asdict(self)
 
 
+
+_VARIANT_KEYS = ("train", "model", "loss", "augment")
+
+
+def encoder_train_config(profile: dict, method: str, variant: dict | None = None) -> EncoderTrainConfig:
+    """The training config of `method` under a profile's `encoders:` section.
+
+    Layers, later wins: `encoders.train` and `encoders.model`; `encoders.per_method.<method>`
+    (its train/model/loss/augment keys); `encoders.steps.<method>`; then `variant`, the same keys
+    plus `steps` (scripts/sweep_encoders.py). The data seed is the profile's.
+    """
+    ecfg = profile.get("encoders") or {}
+    variant = dict(variant or {})
+    unknown = set(variant) - {*_VARIANT_KEYS, "steps"}
+    if unknown:
+        raise ValueError(f"unknown encoder setting(s) {sorted(unknown)}; expected any of {sorted({*_VARIANT_KEYS, 'steps'})}")
+    per = (ecfg.get("per_method") or {}).get(method) or {}
+    merged = {k: {**(per.get(k) or {}), **(variant.get(k) or {})} for k in _VARIANT_KEYS}
+    steps = variant.get("steps") or (ecfg.get("steps") or {}).get(method, 1000)
+    seed = int((profile.get("data") or {}).get("seed", profile.get("seed", 0)))
+    return EncoderTrainConfig(method=method, steps=int(steps), seed=seed,
+                              model={**(ecfg.get("model") or {}), **merged["model"]}, augment=merged["augment"],
+                              loss=merged["loss"], **{**(ecfg.get("train") or {}), **merged["train"]})
+
 def _lr_at(step: int, cfg: EncoderTrainConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
@@ -87,7 +111,10 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
     if cfg.method == "supervised" and labels is None:
         raise ValueError("supervised training needs labels (the shape factor); got labels=None")
     torch.manual_seed(cfg.seed)
-    g = torch.Generator(device="cpu").manual_seed(cfg.seed)
+    g = torch.Generator(device="cpu").manual_seed(cfg.seed)  # batch indices
+    # The views' randomness is drawn where the images are (a CPU generator cannot feed CUDA ops);
+    # on CPU it is `g` itself, so CPU runs stay as they were.
+    ga = g if torch.device(device).type == "cpu" else torch.Generator(device=device).manual_seed(cfg.seed)
     mcfg = TinyEncoderConfig.from_dict({**cfg.model, "image_size": images.shape[-1]})
     model = TinyEncoder(mcfg).to(device)
     teacher = dino_loss = None
@@ -118,9 +145,9 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
         idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
         x = (images[idx].float() / 127.5 - 1).to(device)
         if cfg.method == "supervised":
-            loss = supervised_ce(model(augment(x, g)), labels[idx].to(device))
+            loss = supervised_ce(model(augment(x, ga)), labels[idx].to(device))
         else:
-            v1, v2 = augment(x, g), augment(x, g)
+            v1, v2 = augment(x, ga), augment(x, ga)
             if cfg.method == "simclr":
                 loss = nt_xent(model(v1), model(v2), **cfg.loss)
             elif cfg.method == "barlow":
@@ -130,7 +157,7 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
             else:
                 views = [v1, v2]
                 if local_augment is not None:
-                    views += [local_augment(x, g) for _ in range(cfg.loss["local_crops"])]
+                    views += [local_augment(x, ga) for _ in range(cfg.loss["local_crops"])]
                 s = [model.prototype_logits(model(v)) for v in views]
                 with torch.no_grad():
                     t = [teacher.prototype_logits(teacher(v)) for v in (v1, v2)]
