@@ -37,10 +37,16 @@ def main(argv=None) -> int:
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
     p.add_argument("--out", help="folder for quality.json and grids (default: next to the exported model)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--weights", help="an RCDM safetensors file to evaluate instead of the profile's rcdm.export "
+                                     "(e.g. an earlier export kept for comparison)")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     profile = load_profile(args.profile)
+    if args.weights:
+        if not Path(args.weights).is_file():
+            raise SystemExit(f"--weights {args.weights}: no such file; expected an RCDM safetensors file")
+        profile["rcdm"]["export"] = str(Path(args.weights).resolve())
     t0 = time.time()
     models = load_profile_models(profile)
     out = Path(args.out or (REPO_ROOT / profile["rcdm"]["export"]).parent)
@@ -56,7 +62,8 @@ def main(argv=None) -> int:
     print(f"null condition: {res['null_confident_fraction']:.3f} of samples classified with confidence >= 0.9 "
           f"(real images: {res['real_confident_fraction']:.3f})")
     out.mkdir(parents=True, exist_ok=True)
-    name = "quality.json" if args.guidance is None else f"quality_guidance{args.guidance:g}.json"
+    suffix = "" if args.guidance is None else f"_guidance{args.guidance:g}"
+    name = f"quality{suffix}.json"
     (out / name).write_text(json.dumps(res, indent=1) + "\n")
 
     # grids: 8 val images (top row) then 2 samples each, per slot; and 32 null samples
@@ -66,13 +73,14 @@ def main(argv=None) -> int:
     images, _ = ds.batch(np.arange(8))
     rows = [models.rcdm_view(images)]
     for slot in models.slots:
-        x = models.sample(slot, models.encode(slot, images), n_per=1, steps=args.steps, seed=1)
+        x = models.sample(slot, models.encode(slot, images), n_per=1, steps=args.steps, seed=1,
+                          guidance_scale=args.guidance)
         rows.append(x[:, 0])
-    save_image_grid(torch.cat(rows), out / "samples_by_slot.png", nrow=8, scale=4)
+    grid, null_grid = out / f"samples_by_slot{suffix}.png", out / f"samples_null{suffix}.png"
+    save_image_grid(torch.cat(rows), grid, nrow=8, scale=4)
     null = models.sample(None, n=32, n_per=1, steps=args.steps, seed=2)[:, 0]
-    save_image_grid(null, out / "samples_null.png", nrow=8, scale=4)
-    print(f"wrote {out / name}, {out / 'samples_by_slot.png'} (rows: real, then {', '.join(models.slots)}), "
-          f"{out / 'samples_null.png'} in {res['seconds']:.0f}s")
+    save_image_grid(null, null_grid, nrow=8, scale=4)
+    print(f"wrote {out / name}, {grid} (rows: real, then {', '.join(models.slots)}), {null_grid} in {res['seconds']:.0f}s")
     return 0
 
 
