@@ -59,3 +59,15 @@ def test_smoke_ssl_run_beats_random_encoder_on_knn(one_thread):
         a, b = embed(m.features, tr_x), embed(m.features, va_x)
         scores[name] = knn_accuracy(a, tr_f["shape"], b, va_f["shape"], k=10)
     assert scores["trained"] > scores["random"] + 0.03, scores
+
+
+def test_projector_without_batchnorm_round_trips(tmp_path):
+    cfg = TinyEncoderConfig(method="dino", width=8, proj_hidden=16, proj_out=8, proj_layers=3, proj_act="gelu",
+                            proj_bn=False, prototypes=32, image_size=16)
+    model = TinyEncoder(cfg).eval()
+    assert not any(isinstance(m, torch.nn.BatchNorm1d) for m in model.head.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm1d) for m in TinyEncoder(TinyEncoderConfig(width=8)).head.modules())
+    path = save_tiny_encoder(model, tmp_path / "dino.safetensors", half=False)
+    enc = get_encoder("dino", layer="head", weights=path)
+    x = torch.rand(4, 3, 16, 16) * 2 - 1
+    torch.testing.assert_close(enc(x), model(x))

@@ -30,6 +30,7 @@ class TinyEncoderConfig:
     proj_out: int = 64
     proj_layers: int = 2          # Linear(+BN+act) layers of the projector, last one plain Linear
     proj_act: str = "relu"        # "relu" or "gelu" (DINO)
+    proj_bn: bool = True          # BatchNorm in the projector's hidden layers (DINO's own head has none)
     num_classes: int = 12         # supervised: the head is the classifier
     prototypes: int = 0           # DINO: weight-normalised last layer (not part of the head output)
     image_size: int = 32
@@ -109,7 +110,7 @@ class TinyEncoder(nn.Module):
             self.head = nn.Linear(r, config.num_classes)
         else:
             dims = [r] + [config.proj_hidden] * (config.proj_layers - 1) + [config.proj_out]
-            self.head = mlp(dims, config.proj_act)
+            self.head = mlp(dims, config.proj_act, bn=config.proj_bn)
         self.prototypes = None
         if config.prototypes:
             self.prototypes = nn.utils.parametrizations.weight_norm(nn.Linear(config.proj_out, config.prototypes, bias=False))
