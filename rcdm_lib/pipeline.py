@@ -286,7 +286,7 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
     if missing and not from_scratch:
         log(f"  missing: {', '.join(str(m) for m in missing)}; training them")
     _train_encoders(profile, log)
-    _run_script("train.py", ["--profile", name, "--no-progress"], log)
+    _run_script("train.py", ["--profile", name, "--no-progress"], log=log)
     return f"trained the {name} models; {superres}; {ensure_icgan(profile, from_scratch=from_scratch, log=log)}"
 
 
@@ -306,27 +306,24 @@ def encoder_groups(profile: dict, n: int = 2) -> list[list[str]]:
 
 def _train_encoders(profile: dict, log) -> None:
     """scripts/train_encoder.py as two one-thread processes at once (the two cores of the CPU budget)."""
-    groups = encoder_groups(profile)
-    cmds = [[sys.executable, str(REPO_ROOT / "scripts" / "train_encoder.py"), "--profile", profile["profile"],
-             *[a for m in g for a in ("--method", m)]] for g in groups]
-    for c in cmds:
-        log(f"  $ {' '.join(c[1:])}")
+    _run_script("train_encoder.py", *[["--profile", profile["profile"], *[a for m in g for a in ("--method", m)]]
+                                      for g in encoder_groups(profile)], log=log)
+
+
+def _run_script(script: str, *arg_lists: list[str], log) -> None:
+    """Run scripts/<script> from the repository root once per argument list, the runs at once,
+    logging each command and the time they took; a failed run raises CalledProcessError."""
+    cmds = [[sys.executable, str(REPO_ROOT / "scripts" / script), *args] for args in arg_lists]
+    for cmd in cmds:
+        log(f"  $ {' '.join(cmd[1:])}")
     t0 = time.perf_counter()
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    procs = [subprocess.Popen(c, cwd=REPO_ROOT, env=env) for c in cmds]
+    procs = [subprocess.Popen(cmd, cwd=REPO_ROOT, env=env) for cmd in cmds]
     codes = [p.wait() for p in procs]
-    if any(codes):
-        raise subprocess.CalledProcessError(next(c for c in codes if c), cmds[codes.index(next(c for c in codes if c))])
-    log(f"  train_encoder.py ({len(cmds)} processes): {time.perf_counter() - t0:.0f} s")
-
-
-def _run_script(script: str, args: list[str], log) -> None:
-    """Run scripts/<script> with `args` from the repository root, logging the command and its time."""
-    cmd = [sys.executable, str(REPO_ROOT / "scripts" / script), *args]
-    log(f"  $ {' '.join(cmd[1:])}")
-    t0 = time.perf_counter()
-    subprocess.run(cmd, cwd=REPO_ROOT, env=dict(os.environ, PYTHONPATH=str(REPO_ROOT)), check=True)
-    log(f"  {script}: {time.perf_counter() - t0:.0f} s")
+    for cmd, code in zip(cmds, codes):
+        if code:
+            raise subprocess.CalledProcessError(code, cmd)
+    log(f"  {script}{f' ({len(cmds)} processes)' if len(cmds) > 1 else ''}: {time.perf_counter() - t0:.0f} s")
 
 
 def _check_manifest(path: Path, profile_name: str, what: str, script: str) -> None:
@@ -364,7 +361,7 @@ def ensure_icgan(profile, from_scratch: bool = False, log=print) -> str:
         args.append("--restart")
     elif not from_scratch:
         args.append("--resume")   # continues an interrupted run (or starts one)
-    _run_script("train_icgan.py", args, log)
+    _run_script("train_icgan.py", args, log=log)
     return "trained the IC-GAN"
 
 
@@ -382,7 +379,8 @@ def ensure_superres(profile, from_scratch: bool = False, log=print) -> str:
         return "reused the super-resolution model (hash matches its manifest)"
     # --resume continues an interrupted run (or starts one); from scratch, a run folder with
     # checkpoints is an error that names it, as for scripts/train.py
-    _run_script("train_superres.py", ["--profile", name, "--no-progress"] + ([] if from_scratch else ["--resume"]), log)
+    _run_script("train_superres.py", ["--profile", name, "--no-progress"] + ([] if from_scratch else ["--resume"]),
+                log=log)
     return "trained the super-resolution model"
 
 

@@ -6,32 +6,35 @@
 #   2. the slot RCDM (scripts/train.py --profile tiny) and, beside it, the IC-GAN on the new encoders.
 # BUDGET (seconds, default 560) bounds the whole script: the RCDM stops at the deadline and its last
 # checkpoint travels in the tarball, so `scripts/train.py --profile tiny --resume` finishes it elsewhere.
+# $OUT receives stages.txt and the tarball's 15 MB pieces only (the device tool brings back 8 files at
+# most); the logs travel inside the tarball, under runs/<profile>/gpu_logs/.
 set -u
 OUT=${OUT:-/tmp/gpu_tiny}; mkdir -p "$OUT"
 PY=${PY:-python3}
 BUDGET=${BUDGET:-560}
 PROFILE=${PROFILE:-tiny} DEVICE=${DEVICE:-cuda} VARIANTS=${VARIANTS:-scripts/sweeps/tiny_encoders.yaml}
+LOGS=runs/$PROFILE/gpu_logs; rm -rf "$LOGS"; mkdir -p "$LOGS"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 T0=$(date +%s)
-stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$OUT/stages.txt"; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOGS/stages.txt"; }
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$LOGS/gpu.txt"
 stamp start
-( $PY scripts/train_superres.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$OUT/superres.log" 2>&1
+( $PY scripts/train_superres.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$LOGS/superres.log" 2>&1
   stamp "superres rc=$?" ) &
 $PY scripts/sweep_encoders.py --deadline $(( BUDGET - 350 )) --profile $PROFILE --variants $VARIANTS \
-  --out runs/$PROFILE/sweep --workers 22 --device $DEVICE --install >"$OUT/sweep.log" 2>&1
+  --out runs/$PROFILE/sweep --workers 22 --device $DEVICE --install >"$LOGS/sweep.log" 2>&1
 stamp "sweep rc=$?"
-cp runs/$PROFILE/sweep/results.jsonl runs/$PROFILE/sweep/winners.yaml "$OUT/" 2>/dev/null
-( $PY scripts/train_icgan.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$OUT/icgan.log" 2>&1
+( $PY scripts/train_icgan.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$LOGS/icgan.log" 2>&1
   stamp "icgan rc=$?" ) &
 LEFT=$(( BUDGET - 25 - ($(date +%s) - T0) ))
-timeout $LEFT $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 8 --no-progress >"$OUT/rcdm.log" 2>&1
+timeout $LEFT $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 8 --no-progress >"$LOGS/rcdm.log" 2>&1
 stamp "rcdm rc=$? (limit ${LEFT} s)"
-cp runs/$PROFILE/rcdm/metrics.jsonl "$OUT/rcdm_metrics.jsonl" 2>/dev/null
+cp runs/$PROFILE/rcdm/metrics.jsonl "$LOGS/rcdm_metrics.jsonl" 2>/dev/null
 wait
 stamp "all done"
 # one tarball in 15 MB pieces (the device tool brings back files of at most 16 MB)
 CKPT=$(ls -t runs/$PROFILE/rcdm/ckpt_*.pt 2>/dev/null | head -n 1)
-tar czf - artifacts/tiny runs/$PROFILE/sweep/results.jsonl runs/$PROFILE/sweep/winners.yaml ${CKPT:+"$CKPT"} \
+cp "$LOGS/stages.txt" "$OUT/"
+tar czf - "$LOGS" artifacts/tiny runs/$PROFILE/sweep/results.jsonl runs/$PROFILE/sweep/winners.yaml ${CKPT:+"$CKPT"} \
   | split -b 15m - "$OUT/tiny_gpu.tgz.part_"
 ls -l "$OUT"

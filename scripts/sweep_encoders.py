@@ -155,7 +155,8 @@ def main(argv=None) -> int:
         raise SystemExit("no variant finished")
     print(f"\n{'variant':<28}{'method':<12}{'probe':>7}{'k-NN':>7}{'train s':>9}")
     for r in sorted(results, key=lambda r: (r["method"], -r["shape_probe"])):
-        print(f"{r['name']:<28}{r['method']:<12}{r['shape_probe']:>7.3f}{r['shape_knn']:>7.3f}{r['train_seconds']:>9.0f}")
+        print(f"{r['name']:<28}{r['method']:<12}{r['shape_probe']:>7.3f}{r['shape_knn']:>7.3f}"
+              f"{r['train_seconds']:>9.0f}")
     if args.install:
         import shlex
 

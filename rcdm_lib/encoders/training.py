@@ -70,7 +70,6 @@ class EncoderTrainConfig:
         return asdict(self)
 
 
-
 _VARIANT_KEYS = ("train", "model", "loss", "augment")
 
 
@@ -85,7 +84,8 @@ def encoder_train_config(profile: dict, method: str, variant: dict | None = None
     variant = dict(variant or {})
     unknown = set(variant) - {*_VARIANT_KEYS, "steps"}
     if unknown:
-        raise ValueError(f"unknown encoder setting(s) {sorted(unknown)}; expected any of {sorted({*_VARIANT_KEYS, 'steps'})}")
+        raise ValueError(f"unknown encoder setting(s) {sorted(unknown)}; "
+                         f"expected any of {sorted({*_VARIANT_KEYS, 'steps'})}")
     per = (ecfg.get("per_method") or {}).get(method) or {}
     merged = {k: {**(per.get(k) or {}), **(variant.get(k) or {})} for k in _VARIANT_KEYS}
     steps = variant.get("steps") or (ecfg.get("steps") or {}).get(method, 1000)
@@ -93,6 +93,7 @@ def encoder_train_config(profile: dict, method: str, variant: dict | None = None
     return EncoderTrainConfig(method=method, steps=int(steps), seed=seed,
                               model={**(ecfg.get("model") or {}), **merged["model"]}, augment=merged["augment"],
                               loss=merged["loss"], **{**(ecfg.get("train") or {}), **merged["train"]})
+
 
 def _lr_at(step: int, cfg: EncoderTrainConfig) -> float:
     if step < cfg.warmup_steps:
