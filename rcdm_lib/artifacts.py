@@ -61,3 +61,30 @@ def verify_manifest(path, root=None) -> list[str]:
         elif file_sha256(f) != entry["sha256"]:
             problems.append(f"{key}: {f} has sha256 {file_sha256(f)[:12]}..., the manifest says {entry['sha256'][:12]}...")
     return problems
+
+
+def command_line(script: str, argv: list[str]) -> str:
+    """The exact shell command that ran `script` (e.g. scripts/train.py) with `argv`."""
+    import shlex
+
+    return " ".join(shlex.quote(a) for a in ["python", script, *argv])
+
+
+def record_artifact(path, *, command: str, device, train_seconds: float, steps: int, key: str | None = None,
+                    machine: dict | None = None, **fields) -> dict:
+    """Write the manifest entry of a trained file into the manifest.json beside it, and return it.
+
+    One entry per file (`key`, default the file's stem): its name relative to the manifest's
+    folder, sha256, size, the command that made it, the hardware (`machine`, default this
+    machine's, plus the torch device), training seconds and steps, the date, and any `fields`
+    (data spec, final loss, ...).
+    """
+    import datetime
+
+    path = Path(path)
+    entry = {"file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size, "command": command,
+             "hardware": {**(machine or hardware()), "device": str(device)},
+             "train_seconds": round(float(train_seconds), 1), "steps": int(steps), **fields,
+             "date": datetime.datetime.now().isoformat(timespec="seconds")}
+    update_manifest(path.parent / "manifest.json", key or path.stem, entry)
+    return entry

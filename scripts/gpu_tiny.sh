@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The tiny profile's models trained from scratch on one GPU, each stage timed (run from the repo root on a
 # CUDA machine; logs and a tarball of the results go to ${OUT:-/tmp/gpu_tiny}):
-#   1. the encoder sweep (scripts/sweeps/tiny_encoders.yaml, every variant at once) installs each method's
-#      best variant into artifacts/tiny/encoders; meanwhile the upsampler trains (it needs no encoder);
+#   1. the profile's encoders, one scripts/train_encoder.py process per method, all at once (ENCODERS=train,
+#      the default: the from-scratch path), or the encoder sweep (ENCODERS=sweep: VARIANTS, every variant at
+#      once, installs each method's best variant); meanwhile the upsampler trains (it needs no encoder);
 #   2. the slot RCDM (scripts/train.py --profile tiny) and, beside it, the IC-GAN on the new encoders.
 # BUDGET (seconds, default 560) bounds the whole script: the RCDM stops at the deadline and its last
 # checkpoint travels in the tarball, so `scripts/train.py --profile tiny --resume` finishes it elsewhere.
@@ -21,9 +22,20 @@ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$LOG
 stamp start
 ( $PY scripts/train_superres.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$LOGS/superres.log" 2>&1
   stamp "superres rc=$?" ) &
-$PY scripts/sweep_encoders.py --deadline $(( BUDGET - 350 )) --profile $PROFILE --variants $VARIANTS \
-  --out runs/$PROFILE/sweep --workers 22 --device $DEVICE --install >"$LOGS/sweep.log" 2>&1
-stamp "sweep rc=$?"
+if [ "${ENCODERS:-train}" = sweep ]; then
+  $PY scripts/sweep_encoders.py --deadline $(( BUDGET - 350 )) --profile $PROFILE --variants $VARIANTS \
+    --out runs/$PROFILE/sweep --workers 22 --device $DEVICE --install >"$LOGS/sweep.log" 2>&1
+  stamp "sweep rc=$?"
+else
+  METHODS=$($PY -c "from rcdm_lib.config import load_profile; print(*load_profile('$PROFILE')['encoders']['methods'])")
+  PIDS=()
+  for m in $METHODS; do
+    $PY scripts/train_encoder.py --profile $PROFILE --device $DEVICE --method $m >"$LOGS/encoder_$m.log" 2>&1 &
+    PIDS+=($!)
+  done
+  RCS=""; for pid in "${PIDS[@]}"; do wait "$pid"; RCS="$RCS $?"; done
+  stamp "encoders ($METHODS) rc:$RCS"
+fi
 ( $PY scripts/train_icgan.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$LOGS/icgan.log" 2>&1
   stamp "icgan rc=$?" ) &
 LEFT=$(( BUDGET - 25 - ($(date +%s) - T0) ))
@@ -35,6 +47,7 @@ stamp "all done"
 # one tarball in 15 MB pieces (the device tool brings back files of at most 16 MB)
 CKPT=$(ls -t runs/$PROFILE/rcdm/ckpt_*.pt 2>/dev/null | head -n 1)
 cp "$LOGS/stages.txt" "$OUT/"
-tar czf - "$LOGS" artifacts/tiny runs/$PROFILE/sweep/results.jsonl runs/$PROFILE/sweep/winners.yaml ${CKPT:+"$CKPT"} \
-  | split -b 15m - "$OUT/tiny_gpu.tgz.part_"
+KEEP=("$LOGS"); for f in artifacts/$PROFILE runs/$PROFILE/sweep/results.jsonl runs/$PROFILE/sweep/winners.yaml $CKPT; do
+  [ -e "$f" ] && KEEP+=("$f"); done
+tar czf - "${KEEP[@]}" | split -b 15m - "$OUT/${PROFILE}_gpu.tgz.part_"
 ls -l "$OUT"

@@ -51,10 +51,9 @@ def install_winners(results: list[dict], out: Path, enc_dir: Path, command: str,
     with a manifest entry; return the per-method settings that reproduce them (for _config.yml).
     `machine`: the hardware record when the sweep ran elsewhere (default: this machine's);
     `methods`: install only these."""
-    import datetime
     import shutil
 
-    from rcdm_lib.artifacts import file_sha256, hardware, update_manifest
+    from rcdm_lib.artifacts import record_artifact
 
     winners: dict = {}
     for r in sorted(results, key=lambda r: -r["shape_probe"]):
@@ -66,12 +65,9 @@ def install_winners(results: list[dict], out: Path, enc_dir: Path, command: str,
         path = enc_dir / f"{method}.safetensors"
         enc_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(out / f"{r['name']}.safetensors", path)
-        update_manifest(enc_dir / "manifest.json", method, {
-            "file": path.name, "sha256": file_sha256(path), "bytes": path.stat().st_size,
-            "command": f"{command}  # variant {r['name']}", "variant": r["variant"],
-            "hardware": {**(machine or hardware()), "device": r["device"]}, "train_seconds": r["train_seconds"],
-            "steps": r["steps"], "data": r["data"], "final_loss": r["final_loss"],
-            "shape_probe": r["shape_probe"], "date": datetime.datetime.now().isoformat(timespec="seconds")})
+        record_artifact(path, command=f"{command}  # variant {r['name']}", device=r["device"], machine=machine,
+                        train_seconds=r["train_seconds"], steps=r["steps"], variant=r["variant"], data=r["data"],
+                        final_loss=r["final_loss"], shape_probe=r["shape_probe"])
         settings[method] = {k: v for k, v in r["variant"].items() if k not in ("name", "method")}
         print(f"installed {r['name']} as {path} (shape probe {r['shape_probe']:.3f})", flush=True)
     (out / "winners.yaml").write_text(yaml.safe_dump(settings, sort_keys=True))
@@ -158,9 +154,9 @@ def main(argv=None) -> int:
         print(f"{r['name']:<28}{r['method']:<12}{r['shape_probe']:>7.3f}{r['shape_knn']:>7.3f}"
               f"{r['train_seconds']:>9.0f}")
     if args.install:
-        import shlex
+        from rcdm_lib.artifacts import command_line
 
-        command = " ".join(shlex.quote(a) for a in ["python", "scripts/sweep_encoders.py"] + sys.argv[1:])
+        command = command_line("scripts/sweep_encoders.py", sys.argv[1:])
         install_winners(results, out, repo_path(args.install_dir or (profile.get("encoders") or {})["dir"]), command)
     return 0
 

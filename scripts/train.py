@@ -16,8 +16,6 @@ nccl on GPU, bf16 autocast on CUDA.
 from __future__ import annotations
 
 import argparse
-import datetime
-import shlex
 import sys
 from pathlib import Path
 
@@ -26,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
 
-from rcdm_lib.artifacts import file_sha256, hardware, update_manifest  # noqa: E402
+from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
 from rcdm_lib.config import load_profile  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig, init_distributed, train_rcdm  # noqa: E402
 from rcdm_lib.training.distributed import cleanup  # noqa: E402
@@ -38,7 +36,7 @@ TRAIN_FLAGS = {  # option -> TrainConfig field
     "weight_decay": "weight_decay", "warmup_steps": "warmup_steps", "ema_rate": "ema_rate",
     "grad_clip": "grad_clip", "p_null": "p_null",
     "seed": "seed", "log_every": "log_every", "ckpt_every": "ckpt_every", "keep_last": "keep_last",
-    "sample_every": "sample_every",
+    "sample_every": "sample_every", "bf16": "bf16", "compile": "compile",
 }
 
 
@@ -64,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
     g.add_argument("--p-null", type=float, help="probability of the null condition (slot models)")
     g.add_argument("--seed", type=int, help="seed of the initial weights and of every example's noise")
+    g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                   help="bf16 autocast on CUDA (CPU trains in fp32 either way)")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help="torch.compile the network for the training step (a run may change it on --resume)")
     g = p.add_argument_group("bookkeeping")
     g.add_argument("--log-every", type=int, help="steps between metrics lines")
     g.add_argument("--ckpt-every", type=int, help="steps between checkpoints")
@@ -120,14 +122,9 @@ def main(argv=None) -> int:
             export = Path(export)
             save_unet(export, res.ema, extra={"step": res.step, "diffusion": vars(diff_cfg),
                                               "train": train_cfg.to_dict(), "data": data.describe()})
-            command = " ".join(shlex.quote(a) for a in ["python", "scripts/train.py"] + (argv or sys.argv[1:]))
-            update_manifest(export.parent / "manifest.json", export.stem, {
-                "file": export.name, "sha256": file_sha256(export), "bytes": export.stat().st_size,
-                "command": command, "hardware": {**hardware(), "device": str(info.device),
-                                                 "world_size": info.world_size},
-                "train_seconds": round(res.seconds, 1), "steps": res.step,
-                "date": datetime.datetime.now().isoformat(timespec="seconds"),
-            })
+            record_artifact(export, command=command_line("scripts/train.py", argv or sys.argv[1:]),
+                            device=info.device, train_seconds=res.seconds, steps=res.step,
+                            world_size=info.world_size)
             print(f"exported the EMA model to {export} ({export.stat().st_size / 1e6:.1f} MB)")
     cleanup(info)
     return 0

@@ -9,15 +9,13 @@ Writes <encoders.dir>/<method>.safetensors (weights + config) and an entry in
 from __future__ import annotations
 
 import argparse
-import datetime
-import shlex
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from rcdm_lib.artifacts import file_sha256, hardware, update_manifest
+from rcdm_lib.artifacts import command_line, record_artifact
 from rcdm_lib.config import REPO_ROOT, load_profile
 from rcdm_lib.data.shapes import FactorShapes
 from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder
@@ -52,21 +50,15 @@ def main(argv=None) -> int:
     t0 = time.time()
     images, factors = ds.all_uint8()
     print(f"rendered {ds} in {time.time() - t0:.1f}s", flush=True)
-    command = " ".join(shlex.quote(a) for a in [sys.executable.split("/")[-1], "scripts/train_encoder.py"] + sys.argv[1:])
+    command = command_line("scripts/train_encoder.py", sys.argv[1:])
     for method in methods:
         cfg = encoder_train_config(prof, method, {"steps": args.steps} if args.steps else None)
         model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=sys.stderr.isatty(),
                                          log=lambda s: print(s, flush=True))
         path = save_tiny_encoder(model, out_dir / f"{method}.safetensors",
                                  extra={"train": hist["config"], "data": ds.spec, "seconds": hist["seconds"]})
-        entry = {
-            "file": path.name,  # relative to the manifest's folder
-            "sha256": file_sha256(path), "bytes": path.stat().st_size,
-            "command": command, "hardware": {**hardware(), "device": str(device)},
-            "train_seconds": round(hist["seconds"], 1), "steps": cfg.steps, "data": ds.spec,
-            "final_loss": hist["loss"][-1], "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        }
-        update_manifest(out_dir / "manifest.json", method, entry)
+        entry = record_artifact(path, command=command, device=device, train_seconds=hist["seconds"], steps=cfg.steps,
+                                data=ds.spec, final_loss=hist["loss"][-1])
         print(f"saved {path} ({entry['bytes'] / 1e6:.2f} MB) after {hist['seconds']:.0f}s", flush=True)
     return 0
 

@@ -14,8 +14,6 @@ statistics and is exported (safetensors, config in the metadata) with a manifest
 from __future__ import annotations
 
 import argparse
-import datetime
-import shlex
 import sys
 from pathlib import Path
 
@@ -24,7 +22,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
 
-from rcdm_lib.artifacts import file_sha256, hardware, update_manifest  # noqa: E402
+from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
 from rcdm_lib.config import load_profile, repo_path, resolve_device  # noqa: E402
 from rcdm_lib.icgan import (Generator, ICGANConfig, ICGANTrainConfig, icgan_training_data, sample_icgan,  # noqa: E402
                             save_icgan, train_icgan)
@@ -82,15 +80,10 @@ def main(argv=None) -> int:
     x = images[:8].float() / 127.5 - 1
     s = sample_icgan(res.G_ema, feats[:8], n_per=4, seed=0)
     save_image_grid(torch.cat([x[:, None], s], 1).flatten(0, 1), export.parent / "samples.png", nrow=5, scale=4)
-    command = " ".join(shlex.quote(a) for a in ["python", "scripts/train_icgan.py"] + (argv or sys.argv[1:]))
     last = res.history[-1] if res.history else {}
-    update_manifest(export.parent / "manifest.json", export.stem, {
-        "file": export.name, "sha256": file_sha256(export), "bytes": export.stat().st_size, "command": command,
-        "hardware": {**hardware(), "device": str(device)}, "train_seconds": round(res.seconds, 1),
-        "steps": res.step, "slot": provenance["slot"], "final_losses": {k: last[k] for k in ("d_real", "d_fake", "g")
-                                                                        if k in last},
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-    })
+    record_artifact(export, command=command_line("scripts/train_icgan.py", argv or sys.argv[1:]), device=device,
+                    train_seconds=res.seconds, steps=res.step, slot=provenance["slot"],
+                    final_losses={k: last[k] for k in ("d_real", "d_fake", "g") if k in last})
     print(f"exported the EMA generator to {export} ({export.stat().st_size / 1e6:.2f} MB) after {res.seconds:.0f} s",
           flush=True)
     return 0

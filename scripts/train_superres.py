@@ -15,8 +15,6 @@ hardware, time). At imagenet128 the paper uses ADM's released upsampler instead
 from __future__ import annotations
 
 import argparse
-import datetime
-import shlex
 import sys
 from pathlib import Path
 
@@ -25,7 +23,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
 
-from rcdm_lib.artifacts import file_sha256, hardware, update_manifest  # noqa: E402
+from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
 from rcdm_lib.config import load_profile, resolve_device  # noqa: E402
 from rcdm_lib.superres import SuperResConfig, SuperResUNet, save_superres, shapes_superres_source, train_superres  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig  # noqa: E402
@@ -99,13 +97,8 @@ def main(argv=None) -> int:
         export = Path(args.export or sr.get("export") or out / "superres.safetensors")
         save_superres(export, res.ema, extra={"step": res.step, "diffusion": vars(diff_cfg),
                                               "train": train_cfg.to_dict(), "data": data.describe()})
-        command = " ".join(shlex.quote(a) for a in ["python", "scripts/train_superres.py"] + (argv or sys.argv[1:]))
-        update_manifest(export.parent / "manifest.json", export.stem, {
-            "file": export.name, "sha256": file_sha256(export), "bytes": export.stat().st_size,
-            "command": command, "hardware": {**hardware(), "device": str(device)},
-            "train_seconds": round(res.seconds, 1), "steps": res.step,
-            "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        })
+        record_artifact(export, command=command_line("scripts/train_superres.py", argv or sys.argv[1:]),
+                        device=device, train_seconds=res.seconds, steps=res.step)
         print(f"trained in {res.seconds:.0f} s; exported the EMA model to {export} "
               f"({export.stat().st_size / 1e6:.1f} MB)")
     return 0

@@ -71,3 +71,14 @@ def test_projector_without_batchnorm_round_trips(tmp_path):
     enc = get_encoder("dino", layer="head", weights=path)
     x = torch.rand(4, 3, 16, 16) * 2 - 1
     torch.testing.assert_close(enc(x), model(x))
+
+
+@pytest.mark.parametrize("norm_last_layer", [True, False])
+def test_dino_norm_last_layer_keeps_the_prototype_gain_at_one(one_thread, norm_last_layer):
+    x, _ = FactorShapes("train", size=16, length=64).all_uint8()
+    cfg = EncoderTrainConfig(method="dino", steps=6, batch_size=16, lr=1e-2, warmup_steps=1,
+                             model=dict(width=8, stem_stride=1, proj_hidden=16, proj_out=8, prototypes=32),
+                             loss=dict(norm_last_layer=norm_last_layer, ema_start=0.5))
+    teacher, _ = train_tiny_encoder(x, None, cfg, progress=False)
+    g = teacher.prototypes.parametrizations.weight.original0
+    assert torch.equal(g, torch.ones_like(g)) == norm_last_layer

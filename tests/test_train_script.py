@@ -74,6 +74,29 @@ def test_manifest_roundtrip_and_hash_check(tmp_path):
     assert "is missing" in verify_manifest(tmp_path / "manifest.json")[0]
 
 
+
+def test_record_artifact_writes_a_checkable_entry(tmp_path):
+    import hashlib
+    import json
+
+    from rcdm_lib.artifacts import command_line, record_artifact
+
+    sub = tmp_path / "enc"
+    sub.mkdir()
+    f = sub / "dino.safetensors"
+    f.write_bytes(b"weights")
+    cmd = command_line("scripts/train_encoder.py", ["--profile", "tiny", "--method", "dino x"])
+    assert cmd == "python scripts/train_encoder.py --profile tiny --method 'dino x'"
+    record_artifact(f, command=cmd, device="cpu", train_seconds=12.345, steps=7, final_loss=0.5)
+    record_artifact(f, key="other", command=cmd, device="cuda:0", train_seconds=1, steps=1, machine={"cpu": "elsewhere"})
+    m = json.loads((sub / "manifest.json").read_text())
+    e = m["dino"]
+    assert e["file"] == "dino.safetensors" and e["sha256"] == hashlib.sha256(b"weights").hexdigest()
+    assert e["bytes"] == 7 and e["command"] == cmd and e["train_seconds"] == 12.3 and e["steps"] == 7
+    assert e["final_loss"] == 0.5 and e["hardware"]["device"] == "cpu" and "torch" in e["hardware"]
+    assert m["other"]["hardware"] == {"cpu": "elsewhere", "device": "cuda:0"}
+    assert verify_manifest(sub / "manifest.json") == []
+
 def test_sample_from_reps_shares_noise_and_is_reproducible(random_unet):
     from rcdm_lib.diffusion import GaussianDiffusion
 

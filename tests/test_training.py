@@ -91,7 +91,7 @@ def test_resume_with_another_config_names_the_fields(tmp_path):
     run = tmp_path / "run"
     cfg = TrainConfig(steps=2, batch_size=8, ckpt_every=2, seed=0)
     train_rcdm(unet_config(), DiffusionConfig(), cfg, make_data(), run, progress=False)
-    other = TrainConfig(steps=4, batch_size=8, ckpt_every=2, seed=0, lr=5e-4)
+    other = TrainConfig(steps=4, batch_size=8, ckpt_every=2, seed=0, lr=5e-4, bf16=False, compile=True)
     from rcdm_lib.unet import UNetConfig
 
     wider = UNetConfig(**{**unet_config().to_dict(), "model_channels": 64,
@@ -101,7 +101,8 @@ def test_resume_with_another_config_names_the_fields(tmp_path):
     msg = str(e.value)
     assert "unet.model_channels: checkpoint has 32, this run has 64" in msg
     assert "train.lr: checkpoint has 0.0001, this run has 0.0005" in msg
-    assert "train.steps" not in msg  # run-only fields may change on resume
+    for field in ("steps", "bf16", "compile"):  # run-only fields may change on resume
+        assert f"train.{field}" not in msg
     with pytest.raises(ValueError, match="already holds checkpoints; pass --resume"):
         train_rcdm(unet_config(), DiffusionConfig(), cfg, make_data(), run, progress=False)
 
@@ -114,3 +115,16 @@ def test_partial_checkpoint_files_are_never_resumed_from(tmp_path):
     save_checkpoint(tmp_path, 3, {"step": 3}, keep_last=1)
     assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_00000003.pt"]
     assert not (tmp_path / ".ckpt_00000004.pt.tmp999").exists()
+
+
+@pytest.mark.slow
+def test_compiled_training_step_gives_the_eager_weights(tmp_path):
+    """torch.compile changes how the step runs, not what it computes (CPU, 3 steps; ~1 min of compiling)."""
+    finals = {}
+    for compiled in (False, True):
+        cfg = TrainConfig(steps=3, batch_size=8, ckpt_every=3, seed=0, compile=compiled)
+        train_rcdm(unet_config(), DiffusionConfig(), cfg, make_data(), tmp_path / str(compiled), progress=False)
+        finals[compiled] = _final_weights(tmp_path / str(compiled))
+    assert finals[True].keys() == finals[False].keys()
+    for k, v in finals[False].items():
+        torch.testing.assert_close(finals[True][k], v, rtol=1e-4, atol=1e-5, msg=k)

@@ -34,11 +34,11 @@ METHOD_DEFAULTS = {
     # the student) is supported but measured worse here (shape probe 32% vs 47% at 600-700 steps).
     "dino": dict(model=dict(proj_hidden=256, proj_out=64, proj_act="gelu", prototypes=512), augment=_SSL_AUG,
                  loss=dict(teacher_temp=0.04, student_temp=0.1, center_momentum=0.9, ema_start=0.99,
-                           local_crops=0, local_scale=(0.15, 0.45), local_size=16)),
+                           local_crops=0, local_scale=(0.15, 0.45), local_size=16, norm_last_layer=False)),
     "dino_noise": dict(model=dict(proj_hidden=256, proj_out=64, proj_act="gelu", prototypes=512),
                        augment=dict(_SSL_AUG, noise_std=0.2, noise_p=0.5),
                        loss=dict(teacher_temp=0.04, student_temp=0.1, center_momentum=0.9, ema_start=0.99,
-                                 local_crops=0, local_scale=(0.15, 0.45), local_size=16)),
+                                 local_crops=0, local_scale=(0.15, 0.45), local_size=16, norm_last_layer=False)),
 }
 
 
@@ -123,6 +123,8 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
         teacher = copy.deepcopy(model).requires_grad_(False)
         dino_loss = DINOLoss(mcfg.prototypes, cfg.loss["teacher_temp"], cfg.loss["student_temp"],
                              cfg.loss["center_momentum"]).to(device)
+        # DINO's norm_last_layer: the prototypes' weight-norm gain stays 1, so the logits stay cosines
+        model.prototypes.parametrizations.weight.original0.requires_grad_(not cfg.loss.get("norm_last_layer", False))
     augment = SSLAugment(AugmentConfig.from_dict(cfg.augment))
     local_augment = None
     if cfg.method.startswith("dino") and cfg.loss.get("local_crops", 0):

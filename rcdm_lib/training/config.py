@@ -41,6 +41,7 @@ class TrainConfig:
     sample_every: int = 0           # 0: no periodic sample grids
     sample_steps: int = 25          # DDIM steps for the periodic grids
     bf16: bool = True               # autocast on CUDA only; CPU trains in fp32
+    compile: bool = False           # torch.compile the network for the training step (checkpoints hold the plain module)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -54,5 +55,7 @@ class TrainConfig:
         return cls(**d)
 
 
-# Changing these does not change what is being trained, so a resume may override them.
-RUN_ONLY_FIELDS = {"steps", "log_every", "ckpt_every", "keep_last", "sample_every", "sample_steps"}
+# Changing these does not change what is being trained, so a resume may override them. bf16
+# and compile are the arithmetic of one machine (autocast on CUDA only): a run started on a GPU can
+# finish on a CPU.
+RUN_ONLY_FIELDS = {"steps", "log_every", "ckpt_every", "keep_last", "sample_every", "sample_steps", "bf16", "compile"}

@@ -102,6 +102,8 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
         raise ValueError(f"{run_dir} already holds checkpoints; pass --resume to continue or choose another --out")
 
     ddp_model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None) if info.enabled else model
+    if cfg.compile:  # the step's network only; EMA, checkpoints and previews use `model` itself
+        ddp_model = torch.compile(ddp_model)
     sampler = DistributedSampler(_IndexSet(len(data)), num_replicas=info.world_size, rank=info.rank,
                                  shuffle=True, seed=cfg.seed, drop_last=True)
     steps_per_epoch = len(sampler) // cfg.batch_size
