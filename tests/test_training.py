@@ -128,3 +128,25 @@ def test_compiled_training_step_gives_the_eager_weights(tmp_path):
     assert finals[True].keys() == finals[False].keys()
     for k, v in finals[False].items():
         torch.testing.assert_close(finals[True][k], v, rtol=1e-4, atol=1e-5, msg=k)
+
+
+def test_ema_follows_the_closed_form_over_several_updates():
+    """After updates with weights w_1..w_k: ema = r^k w_0 + (1 - r) sum_i r^(k - i) w_i (buffers copied)."""
+    from rcdm_lib.training.ema import EMA
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    r = 0.9
+    ema = EMA(net, r)
+    w = [net[0].weight.detach().clone()]
+    for _ in range(3):
+        with torch.no_grad():
+            net[0].weight.add_(torch.randn_like(net[0].weight))
+            net[1].running_mean.add_(1.0)
+        w.append(net[0].weight.detach().clone())
+        ema.update(net)
+    k = len(w) - 1
+    expected = r ** k * w[0] + (1 - r) * sum(r ** (k - i) * w[i] for i in range(1, k + 1))
+    torch.testing.assert_close(ema.model[0].weight, expected)
+    torch.testing.assert_close(ema.model[1].running_mean, net[1].running_mean)
+    assert not any(p.requires_grad for p in ema.model.parameters())
