@@ -47,11 +47,11 @@ def run_case(name, cfg_kw, device, batch, iters, bf16, channels_last, compile_, 
     model = model.to(memory_format=fmt)
     ema = EMA(model, 0.999)
     fwd = torch.compile(model) if compile_ else model
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    dev_type = torch.device(device).type
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True if dev_type == "cuda" else None)  # as in training
     d = GaussianDiffusion.from_official(1000, "linear", learn_sigma=cfg.learn_sigma)
     x0 = torch.rand(batch, 3, cfg.image_size, cfg.image_size, device=device).mul(2).sub(1).to(memory_format=fmt)
     rep = torch.randn(batch, cfg.rep_dim, device=device)
-    dev_type = torch.device(device).type
 
     def step():
         t = torch.randint(0, 1000, (batch,), device=device)

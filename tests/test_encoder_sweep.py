@@ -77,3 +77,34 @@ def test_encoder_groups_partition_and_balance():
     loads = sorted(sum(cost[m] for m in g) for g in groups)
     assert loads == [5000, 5600]
     assert encoder_groups({"encoders": {"methods": ["simclr"]}}) == [["simclr"]]
+
+
+@pytest.mark.parametrize("path", sorted((REPO_ROOT / "scripts" / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_sweep_files_resolve_against_the_tiny_profile(path):
+    """A typo in a sweep file (unknown key, method or loss option) fails here, not minutes into a GPU session."""
+    import importlib.util
+
+    from rcdm_lib.data.augment import AugmentConfig
+    from rcdm_lib.encoders.tiny import TinyEncoderConfig
+
+    spec = importlib.util.spec_from_file_location("sweep_encoders", REPO_ROOT / "scripts" / "sweep_encoders.py")
+    sweep = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sweep)
+    variants = yaml.safe_load(path.read_text())
+    assert isinstance(variants, list) and variants
+    assert len({v["name"] for v in variants}) == len(variants), "variant names must be unique"
+    prof = load_profile("tiny")
+    for v in variants:
+        c = sweep.variant_config(prof, v)  # resolved: unknown train or loss keys raise
+        TinyEncoderConfig.from_dict({**c.model, "image_size": 32})
+        AugmentConfig.from_dict(c.augment)
+
+
+@pytest.mark.parametrize("method,loss,bad", [("dino", {"teacher_tmp": 0.1}, "teacher_tmp"),
+                                             ("simclr", {"temp": 0.2}, "temp"),
+                                             ("vicreg", {"sim_coef": 1.0}, "sim_coef")])
+def test_unknown_loss_option_is_named(method, loss, bad):
+    with pytest.raises(ValueError, match=f"unknown {method} loss option.*'{bad}'"):
+        encoder_train_config(PROFILE, method, {"loss": loss}).resolved()
+    ok = {"dino": {"teacher_temp": 0.1}, "simclr": {"temperature": 0.2}, "vicreg": {"sim_coeff": 1.0}}[method]
+    encoder_train_config(PROFILE, method, {"loss": ok}).resolved()

@@ -8,6 +8,7 @@ memory (the built-in split renders in seconds), views are made by the batched SS
 from __future__ import annotations
 
 import copy
+import inspect
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -64,6 +65,10 @@ class EncoderTrainConfig:
         out.model = {**d["model"], **self.model, "method": self.method}
         out.augment = {**d["augment"], **self.augment}
         out.loss = {**d["loss"], **self.loss}
+        unknown = set(out.loss) - _loss_options(self.method)
+        if unknown:  # a typo would otherwise be ignored (DINO) or fail only once training starts
+            raise ValueError(f"unknown {self.method} loss option(s) {sorted(unknown)}; "
+                             f"expected some of {sorted(_loss_options(self.method))}")
         return out
 
     def to_dict(self) -> dict:
@@ -71,6 +76,14 @@ class EncoderTrainConfig:
 
 
 _VARIANT_KEYS = ("train", "model", "loss", "augment")
+
+
+def _loss_options(method: str) -> set[str]:
+    """The loss settings a method reads: DINO's from its defaults, the others' from their loss function."""
+    if method.startswith("dino"):
+        return set(METHOD_DEFAULTS[method]["loss"])
+    fn = {"supervised": supervised_ce, "simclr": nt_xent, "barlow": barlow_twins_loss, "vicreg": vicreg_loss}[method]
+    return set(list(inspect.signature(fn).parameters)[2:])
 
 
 def encoder_train_config(profile: dict, method: str, variant: dict | None = None) -> EncoderTrainConfig:
