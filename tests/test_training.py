@@ -150,3 +150,17 @@ def test_ema_follows_the_closed_form_over_several_updates():
     torch.testing.assert_close(ema.model[0].weight, expected)
     torch.testing.assert_close(ema.model[1].running_mean, net[1].running_mean)
     assert not any(p.requires_grad for p in ema.model.parameters())
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_resume_on_cuda_continues_the_run(tmp_path):
+    """A checkpoint loaded with map_location=cuda carries the CPU RNG state onto the GPU; resume must restore it
+    (the H100 run of 2026-11-27 failed here with 'RNG state must be a torch.ByteTensor')."""
+    from rcdm_lib.training.distributed import DistInfo
+
+    info = DistInfo(device=torch.device("cuda"))
+    cfg = TrainConfig(steps=4, batch_size=8, ckpt_every=2, seed=0)
+    train_rcdm(unet_config(), DiffusionConfig(), cfg, make_data(), tmp_path, progress=False, info=info, stop_after=2)
+    res = train_rcdm(unet_config(), DiffusionConfig(), cfg, make_data(), tmp_path, resume=True, progress=False,
+                     info=info)
+    assert res.step == 4 and load_checkpoint(latest_checkpoint(tmp_path))["step"] == 4
