@@ -35,6 +35,8 @@ def main(argv=None) -> int:
     p.add_argument("--n-per", type=int, default=2, help="samples per image")
     p.add_argument("--steps", type=int, default=50, help="ancestral sampling steps (the process respaced evenly)")
     p.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    p.add_argument("--n-reference", type=int, default=5000,
+                   help="train images for each slot's neighbour-agreement reference (0: none)")
     p.add_argument("--out", help="folder for quality.json and grids (default: next to the exported model)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--weights", help="an RCDM safetensors file to evaluate instead of the profile's rcdm.export "
@@ -52,13 +54,15 @@ def main(argv=None) -> int:
     out = Path(args.out or (REPO_ROOT / profile["rcdm"]["export"]).parent)
     clf = train_shape_classifier(profile, models.image_size, REPO_ROOT / profile.get("cache_dir", ".cache") / args.profile)
     res = shape_agreement(models, clf, n_images=args.n_images, n_per=args.n_per, steps=args.steps,
-                          guidance_scale=args.guidance)
+                          guidance_scale=args.guidance, n_reference=args.n_reference)
     res["seconds"] = round(time.time() - t0, 1)
     res["profile"] = args.profile
     print(f"shape classifier accuracy on real val images at {models.image_size}px: {res['classifier_val_accuracy']:.3f}")
-    print(f"{'representation':24} shape agreement")
+    ref = res.get("neighbour_agreement", {})
+    print(f"{'representation':24} shape agreement   {res.get('neighbour_k', '')}-NN reference "
+          f"({res.get('n_reference', 0)} train images)")
     for slot, a in res["agreement"].items():
-        print(f"{slot:24} {a:.3f}")
+        print(f"{slot:24} {a:.3f}" + (f"             {ref[slot]:.3f}" if slot in ref else ""))
     print(f"null condition: {res['null_confident_fraction']:.3f} of samples classified with confidence >= 0.9 "
           f"(real images: {res['real_confident_fraction']:.3f})")
     out.mkdir(parents=True, exist_ok=True)

@@ -43,13 +43,32 @@ def classify(clf, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
     return torch.cat(out)
 
 
+def neighbour_agreement(query: torch.Tensor, query_labels: torch.Tensor, bank: torch.Tensor,
+                        bank_labels: torch.Tensor, k: int = 10) -> float:
+    """Fraction of the k nearest bank rows of each query [M, D] (Euclidean, after standardising every
+    dimension by the bank's statistics, as the RCDM sees its conditioning) sharing the query's label.
+
+    The reference for shape agreement: a model that can only resolve a representation up to its
+    neighbourhood draws images whose shapes mix like these neighbours' do.
+    """
+    from rcdm_lib.metrics.neighbours import knn, knn_label_agreement
+
+    if query.shape[1] != bank.shape[1]:
+        raise ValueError(f"query has {query.shape[1]} dimensions, the bank {bank.shape[1]}")
+    mu, sd = bank.float().mean(0), bank.float().std(0).clamp_min(1e-3)
+    _, idx = knn((query.float() - mu) / sd, (bank.float() - mu) / sd, k=k)
+    return knn_label_agreement(query_labels.long(), bank_labels.long(), idx).mean().item()
+
+
 def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int = 50, seed: int = 0,
-                    slots=None, guidance_scale=None) -> dict:
+                    slots=None, guidance_scale=None, n_reference: int = 5000, k: int = 10) -> dict:
     """Per slot: the fraction of RCDM samples classified as the conditioning image's shape.
 
     Also the classifier's accuracy on the real val images (at the RCDM resolution) and, for
     the null condition, the fraction of samples classified with confidence >= 0.9 next to the
-    same fraction for real images.
+    same fraction for real images. With n_reference > 0, per slot also the neighbour agreement
+    of the same val images among n_reference train images (the reference the samples approach
+    as the RCDM converges; it is a property of the representation, not of the RCDM).
     """
     from rcdm_lib.data import FactorShapes
 
@@ -61,8 +80,15 @@ def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int
     out = {"n_images": n_images, "n_per": n_per, "sampling_steps": steps, "sampler": "ancestral", "guidance_scale": guidance_scale,
            "classifier_val_accuracy": (real.argmax(1) == shape).float().mean().item(),
            "real_confident_fraction": (real.max(1).values >= 0.9).float().mean().item(), "agreement": {}}
+    if n_reference:
+        ref_images, ref_factors = FactorShapes("train", size=data["size"], length=n_reference,
+                                               seed=data["seed"]).batch(np.arange(n_reference))
+        out.update(neighbour_k=k, n_reference=n_reference, neighbour_agreement={})
     for slot in slots or models.slots:
         h = models.encode(slot, images)
+        if n_reference:
+            out["neighbour_agreement"][slot] = neighbour_agreement(
+                h, shape, models.encode(slot, ref_images), ref_factors["shape"], k=k)
         x = models.sample(slot, h, n_per=n_per, steps=steps, seed=seed, guidance_scale=guidance_scale)
         p = classify(clf, x.flatten(0, 1))
         out["agreement"][slot] = (p.argmax(1) == shape.repeat_interleave(n_per)).float().mean().item()

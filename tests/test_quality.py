@@ -1,0 +1,42 @@
+"""The quality bar's neighbour reference: shape agreement of a representation's nearest train images."""
+import pytest
+import torch
+
+from rcdm_lib.training.quality import neighbour_agreement
+
+
+def _data(n, classes=4, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, classes, (n,), generator=g)
+    return labels, g
+
+
+def test_a_representation_that_encodes_the_label_has_full_agreement():
+    labels, g = _data(600)
+    feats = torch.nn.functional.one_hot(labels, 4).float() * 5 + 0.1 * torch.randn(600, 4, generator=g)
+    assert neighbour_agreement(feats[:100], labels[:100], feats[100:], labels[100:], k=10) == 1.0
+
+
+def test_a_representation_independent_of_the_label_agrees_at_chance():
+    labels, g = _data(3000)
+    feats = torch.randn(3000, 8, generator=g)
+    a = neighbour_agreement(feats[:500], labels[:500], feats[500:], labels[500:], k=10)
+    assert abs(a - 0.25) < 0.03  # chance with 4 balanced classes
+
+
+def test_every_dimension_is_standardised_first():
+    """A label carried by one unit-scale dimension is found even beside a dimension of huge spread; the
+    result does not change when that dimension is rescaled."""
+    labels, g = _data(1500)
+    informative = labels.float()[:, None] + 0.05 * torch.randn(1500, 1, generator=g)
+    nuisance = torch.randn(1500, 1, generator=g)
+    a = neighbour_agreement(torch.cat([informative, nuisance], 1)[:300], labels[:300],
+                            torch.cat([informative, nuisance], 1)[300:], labels[300:], k=5)
+    scaled = torch.cat([informative, 1000 * nuisance], 1)
+    b = neighbour_agreement(scaled[:300], labels[:300], scaled[300:], labels[300:], k=5)
+    assert a == pytest.approx(b) and a > 0.6
+
+
+def test_mismatched_dimensions_are_named():
+    with pytest.raises(ValueError, match="query has 3 dimensions, the bank 4"):
+        neighbour_agreement(torch.zeros(2, 3), torch.zeros(2), torch.zeros(5, 4), torch.zeros(5), k=2)
