@@ -31,6 +31,12 @@ def test_layers_later_wins():
     assert (s.lr, s.steps, s.model, s.loss) == (2e-3, 50, {"width": 8, "stem_stride": 2}, {})
 
 
+def test_a_variant_may_set_its_seed():
+    """The data seed is the default; a variant's train.seed (run-to-run spread) wins instead of clashing."""
+    assert encoder_train_config(PROFILE, "dino", {"train": {"seed": 1}}).seed == 1
+    assert encoder_train_config(PROFILE, "dino", {"train": {"lr": 1e-3}}).seed == 3
+
+
 def test_unknown_key_is_named():
     with pytest.raises(ValueError, match="'batch'"):
         encoder_train_config(PROFILE, "dino", {"batch": 64})

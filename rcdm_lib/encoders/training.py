@@ -91,7 +91,8 @@ def encoder_train_config(profile: dict, method: str, variant: dict | None = None
 
     Layers, later wins: `encoders.train` and `encoders.model`; `encoders.per_method.<method>`
     (its train/model/loss/augment keys); `encoders.steps.<method>`; then `variant`, the same keys
-    plus `steps` (scripts/sweep_encoders.py). The data seed is the profile's.
+    plus `steps` (scripts/sweep_encoders.py). The seed is the profile's data seed unless a train
+    key sets it (e.g. a variant `train: {seed: 1}` to measure run-to-run spread).
     """
     ecfg = profile.get("encoders") or {}
     variant = dict(variant or {})
@@ -103,9 +104,9 @@ def encoder_train_config(profile: dict, method: str, variant: dict | None = None
     merged = {k: {**(per.get(k) or {}), **(variant.get(k) or {})} for k in _VARIANT_KEYS}
     steps = variant.get("steps") or (ecfg.get("steps") or {}).get(method, 1000)
     seed = int((profile.get("data") or {}).get("seed", profile.get("seed", 0)))
-    return EncoderTrainConfig(method=method, steps=int(steps), seed=seed,
+    return EncoderTrainConfig(method=method, steps=int(steps),
                               model={**(ecfg.get("model") or {}), **merged["model"]}, augment=merged["augment"],
-                              loss=merged["loss"], **{**(ecfg.get("train") or {}), **merged["train"]})
+                              loss=merged["loss"], **{"seed": seed, **(ecfg.get("train") or {}), **merged["train"]})
 
 
 def _lr_at(step: int, cfg: EncoderTrainConfig) -> float:
