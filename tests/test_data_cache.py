@@ -49,3 +49,19 @@ def test_tampered_entry_is_recomputed(tmp_path):
     save_file({"features": torch.ones(2, 4).half()}, str(key_path), metadata={"key": "{}"})  # wrong key inside
     again = cache.get(enc, spec, x, "pp")
     torch.testing.assert_close(again, first)
+
+
+def test_a_prerendered_split_gives_the_same_features_without_rendering(tmp_path, monkeypatch):
+    enc = wrap_encoder(Count(), rep_dim=4, image_size=16)
+    ds = FactorShapes("val", size=16, length=40)
+    images, _ = ds.all_uint8()
+    rendered = dataset_features(enc, ds, tmp_path / "a", batch_size=16)
+    monkeypatch.setattr(ds, "batch", lambda idx: (_ for _ in ()).throw(AssertionError("rendered again")))
+    given = dataset_features(enc, ds, tmp_path / "b", batch_size=16, images=images)
+    assert torch.equal(rendered, given)
+    try:
+        dataset_features(enc, ds, tmp_path / "c", images=images[:10])
+    except ValueError as e:
+        assert "uint8 [40, 3, H, W]" in str(e) and "[10, 3, 16, 16]" in str(e)
+    else:
+        raise AssertionError("a split of the wrong length must be refused")

@@ -95,14 +95,25 @@ class FeatureCache:
 
 
 def dataset_features(encoder: nn.Module, dataset, cache_dir: str | Path, batch_size: int = 512,
-                     device: str | torch.device = "cpu") -> torch.Tensor:
-    """Cached representations of a whole FactorShapes split, encoder input = the dataset image."""
+                     device: str | torch.device = "cpu", images: torch.Tensor | None = None) -> torch.Tensor:
+    """Cached representations of a whole FactorShapes split, encoder input = the dataset image.
+
+    images: the split already rendered (uint8 [N, 3, H, W], `dataset.all_uint8()`), so that
+    several encoders over one split render it once; by default a miss renders it batch by batch.
+    """
     import numpy as np
+
+    if images is not None and (images.dtype != torch.uint8 or images.dim() != 4 or len(images) != len(dataset)):
+        raise ValueError(f"images must be the split rendered as uint8 [{len(dataset)}, 3, H, W], "
+                         f"got {images.dtype} {list(images.shape)}")
 
     def batches():
         for s in range(0, len(dataset), batch_size):
-            x, _ = dataset.batch(np.arange(s, min(s + batch_size, len(dataset))))
-            yield x
+            if images is not None:
+                yield images[s:s + batch_size].float() / 127.5 - 1.0  # = shapes.to_float of the same pixels
+            else:
+                x, _ = dataset.batch(np.arange(s, min(s + batch_size, len(dataset))))
+                yield x
 
     return FeatureCache(cache_dir).get(encoder, dataset.spec, batches, {"preprocess": "native", "scale": "x/127.5-1"},
                                        expected_rows=len(dataset), device=device)

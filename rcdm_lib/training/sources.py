@@ -70,7 +70,8 @@ def tiny_slot_source(profile: dict, device="cpu") -> SlotFeatureSource:
     images, _ = ds.all_uint8()  # [N, 3, H, W] uint8
     encoders = load_tiny_encoders(profile, device=device)
     cache = Path(profile.get("cache_dir", ".cache")) / "features"
-    feats = {name: dataset_features(enc, ds, cache, device=device).half() for name, enc in encoders.items()}
+    feats = {name: dataset_features(enc, ds, cache, device=device, images=images).half()
+             for name, enc in encoders.items()}  # one rendering of the split for every encoder
     layout = SlotLayout(tuple((n, f.shape[1]) for n, f in feats.items()))
     provenance = {"dataset": ds.spec, "encoder_sha256": {n: e.spec["weights_sha256"] for n, e in encoders.items()}}
     return SlotFeatureSource(resize_images(images, r["image_size"]), feats, layout, p_null=r["p_null"],
