@@ -87,6 +87,22 @@ def test_nan_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(tmp_pat
     assert torch.isfinite(next(iter(load_checkpoint(good)["model"].values()))).all()
 
 
+def test_a_nan_between_checks_is_named_by_its_step_and_never_checkpointed(tmp_path):
+    """The loss is read back only at log, checkpoint and preview steps; the first bad step is still named and
+    no checkpoint after it is written."""
+    data = make_data()
+    run = tmp_path / "run"
+    cfg = TrainConfig(steps=12, batch_size=8, ckpt_every=4, log_every=10, seed=0)
+    train_rcdm(unet_config(), DiffusionConfig(), cfg, data, run, progress=False, stop_after=4)
+    data.features["a"][:] = float("nan")
+    data.features["b"][:] = float("nan")
+    with pytest.raises(TrainingDiverged, match=r"at step 4; .*ckpt_00000004\.pt"):
+        train_rcdm(unet_config(), DiffusionConfig(), cfg, data, run, resume=True, progress=False)
+    assert [p.name for p in list_checkpoints(run)] == ["ckpt_00000004.pt"]
+    with pytest.raises(TrainingDiverged, match=r"at step 4;"):  # stopped between checks: still refused
+        train_rcdm(unet_config(), DiffusionConfig(), cfg, data, run, resume=True, progress=False, stop_after=1)
+
+
 def test_resume_with_another_config_names_the_fields(tmp_path):
     run = tmp_path / "run"
     cfg = TrainConfig(steps=2, batch_size=8, ckpt_every=2, seed=0)

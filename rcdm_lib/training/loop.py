@@ -124,6 +124,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
 
         bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", dynamic_ncols=True)
     epoch_cache: tuple[int, list[int]] | None = None
+    bad = torch.tensor([-1.0, 0.0], device=device)  # [step, loss] of the first non-finite loss; step -1: none
     t_start, steps_this_call, window = time.time(), 0, []
     micro = cfg.batch_size // cfg.grad_accum
     T = diffusion.num_timesteps
@@ -158,12 +159,10 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
                     per_example.setdefault(kk, []).append(v.detach().float())
             per_example = {kk: torch.cat(v) for kk, v in per_example.items()}
             loss = all_reduce_mean(per_example["loss"].mean(), info)
-            if not torch.isfinite(loss):
-                good = latest_checkpoint(run_dir)
-                raise TrainingDiverged(
-                    f"the loss became {loss.item()} at step {step}; stopping. The last good checkpoint is "
-                    f"{good if good else '(none yet)'}; lower the learning rate or enable grad_clip and --resume."
-                )
+            # the first non-finite loss, recorded on the device: reading it every step would make the host
+            # wait for the GPU each step; it is read before anything is logged, saved or returned (_check_finite)
+            newly_bad = (bad[0] < 0) & ~torch.isfinite(loss)
+            bad = torch.where(newly_bad, torch.stack([bad.new_full((), float(step)), loss.detach().float()]), bad)
             for group in opt.param_groups:
                 group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
             grad_norm = None
@@ -178,6 +177,9 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
             window = window[-20:]
             img_s = sum(n for _, n in window) / max(sum(s for s, _ in window), 1e-9)
 
+            if (step % cfg.log_every == 0 or step % cfg.ckpt_every == 0 or step == cfg.steps
+                    or (cfg.sample_every and step % cfg.sample_every == 0)):
+                _check_finite(bad, run_dir)  # before any metrics, preview or checkpoint of this step
             if step % cfg.log_every == 0 or step == cfg.steps:
                 rec = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"], "img_per_s": img_s,
                        "epoch": epoch}
@@ -196,7 +198,8 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
                 log.write(rec)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{img_s:.1f}")
+                if step % cfg.log_every == 0:  # reading the loss waits for the device: only with the metrics
+                    bar.set_postfix(loss=f"{loss.item():.4f}", img_s=f"{img_s:.1f}")
             if cfg.sample_every and step % cfg.sample_every == 0 and info.is_main:
                 write_preview(ema.model, diff_cfg, data, run_dir / "samples" / f"step_{step:08d}.png",
                               cfg.sample_steps, device)
@@ -209,6 +212,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
                         "train_seconds": prior_seconds + time.time() - t_start,
                     }, keep_last=cfg.keep_last)
                 barrier(info)
+        _check_finite(bad, run_dir)  # a run stopped between checks (stop_after) returns finite weights only
     finally:
         if bar is not None:
             bar.close()
@@ -217,6 +221,17 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
         save_unet(run_dir / "ema.safetensors", ema.model, extra={"step": step, "train_config": full_cfg})
     return TrainResult(step=step, run_dir=run_dir, model=model, ema=ema.model, last_checkpoint=last_ckpt,
                        seconds=prior_seconds + time.time() - t_start)
+
+
+def _check_finite(bad: torch.Tensor, run_dir: Path) -> None:
+    """Raise TrainingDiverged naming the first step whose loss was NaN or infinite, if any."""
+    step, loss = bad.tolist()
+    if step >= 0:
+        good = latest_checkpoint(run_dir)
+        raise TrainingDiverged(
+            f"the loss became {loss} at step {int(step)}; stopping. The last good checkpoint is "
+            f"{good if good else '(none yet)'}; lower the learning rate or enable grad_clip and --resume."
+        )
 
 
 @torch.no_grad()
