@@ -13,7 +13,10 @@ OUT=${OUT:-/tmp/gpu_rcdm}; mkdir -p "$OUT"
 PY=${PY:-python3}
 BUDGET=${BUDGET:-480}
 PROFILE=${PROFILE:-tiny} DEVICE=${DEVICE:-cuda}
-RCDM_VARIANTS=${RCDM_VARIANTS:-"b512:--batch-size 512 --lr 1e-3 --warmup-steps 500 --compile;b256:--batch-size 256 --lr 7e-4 --warmup-steps 500 --compile"}
+# default: the profile's batch 64 compiled and eager (steps per second is what the tiny model needs; the
+# 2026-11-27 run used "b512:--batch-size 512 --lr 1e-3 --warmup-steps 500 --compile;b256:--batch-size 256 --lr 7e-4
+# --warmup-steps 500 --compile", benchmarks/h100_2026-11-27_rcdm.md)
+RCDM_VARIANTS=${RCDM_VARIANTS:-"b64c:--compile;b64:--no-compile"}
 SWEEP=${SWEEP-scripts/sweeps/tiny_dino.yaml} SWEEP_WORKERS=${SWEEP_WORKERS:-6}
 LOGS=runs/$PROFILE/gpu_rcdm; rm -rf "$LOGS"; mkdir -p "$LOGS"
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1

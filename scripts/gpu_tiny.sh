@@ -5,6 +5,7 @@
 #      the default: the from-scratch path), or the encoder sweep (ENCODERS=sweep: VARIANTS, every variant at
 #      once, installs each method's best variant); meanwhile the upsampler trains (it needs no encoder);
 #   2. the slot RCDM (scripts/train.py --profile tiny) and, beside it, the IC-GAN on the new encoders.
+# RCDM_OPTS: extra scripts/train.py options for the RCDM (e.g. --compile).
 # BUDGET (seconds, default 560) bounds the whole script: the RCDM stops at the deadline and its last
 # checkpoint travels in the tarball, so `scripts/train.py --profile tiny --resume` finishes it elsewhere.
 # $OUT receives stages.txt and the tarball's 15 MB pieces only (the device tool brings back 8 files at
@@ -39,7 +40,8 @@ fi
 ( $PY scripts/train_icgan.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$LOGS/icgan.log" 2>&1
   stamp "icgan rc=$?" ) &
 LEFT=$(( BUDGET - 25 - ($(date +%s) - T0) ))
-timeout $LEFT $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 8 --no-progress >"$LOGS/rcdm.log" 2>&1
+timeout $LEFT $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 8 --no-progress ${RCDM_OPTS:-} \
+  >"$LOGS/rcdm.log" 2>&1
 stamp "rcdm rc=$? (limit ${LEFT} s)"
 cp runs/$PROFILE/rcdm/metrics.jsonl "$LOGS/rcdm_metrics.jsonl" 2>/dev/null
 wait
