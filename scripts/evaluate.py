@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     res["profile"] = args.profile
     print(f"shape classifier accuracy on real val images at {models.image_size}px: {res['classifier_val_accuracy']:.3f}")
     ref = res.get("neighbour_agreement", {})
-    print(f"{'representation':24} shape agreement   {res.get('neighbour_k', '')}-NN reference "
-          f"({res.get('n_reference', 0)} train images)")
+    print(f"{'representation':24} shape agreement" + (f"   {res['neighbour_k']}-NN reference ({res['n_reference']} "
+                                                       "train images)" if ref else ""))
     for slot, a in res["agreement"].items():
         print(f"{slot:24} {a:.3f}" + (f"             {ref[slot]:.3f}" if slot in ref else ""))
     print(f"null condition: {res['null_confident_fraction']:.3f} of samples classified with confidence >= 0.9 "

@@ -67,8 +67,8 @@ def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int
     Also the classifier's accuracy on the real val images (at the RCDM resolution) and, for
     the null condition, the fraction of samples classified with confidence >= 0.9 next to the
     same fraction for real images. With n_reference > 0, per slot also the neighbour agreement
-    of the same val images among n_reference train images (the reference the samples approach
-    as the RCDM converges; it is a property of the representation, not of the RCDM).
+    of the same val images among n_reference train images: how shape-pure the representation's
+    neighbourhoods are, a reference for the samples that depends on the encoder only.
     """
     from rcdm_lib.data import FactorShapes
 
