@@ -104,3 +104,18 @@ def test_q_sample_moments():
     ab = d.alphas_cumprod[300]
     assert abs(x_t.mean().item() - 0.5 * np.sqrt(ab)) < 4 * np.sqrt(1 - ab) / np.sqrt(20000)
     assert abs(x_t.std().item() / np.sqrt(1 - ab) - 1) < 0.03
+
+
+def test_schedule_tables_reach_the_device_once():
+    """Each [T] table is copied to a device on first use and reused: a host copy per call would make every
+    GPU step wait (the values are the oracle tests')."""
+    d = GaussianDiffusion.from_official(steps=50, noise_schedule="cosine", learn_sigma=True)
+    x0, t = torch.randn(4, 3, 8, 8), torch.tensor([0, 10, 20, 49])
+    d.q_sample(x0, t, noise=torch.randn_like(x0))
+    tables = dict(d._device_tables)
+    assert set(tables) == {("sqrt_alphas_cumprod", x0.device), ("sqrt_one_minus_alphas_cumprod", x0.device)}
+    d.q_sample(x0, t, noise=torch.randn_like(x0))
+    assert d._device_tables.keys() == tables.keys()
+    assert all(d._device_tables[k] is v for k, v in tables.items())
+    torch.testing.assert_close(d._extract("sqrt_alphas_cumprod", t, x0.shape).flatten(),
+                               torch.from_numpy(d.sqrt_alphas_cumprod[t.numpy()]).float())

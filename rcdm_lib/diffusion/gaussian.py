@@ -29,12 +29,6 @@ def mean_flat(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=list(range(1, x.dim())))
 
 
-def _extract(arr: np.ndarray, t: torch.Tensor, shape, dtype=None) -> torch.Tensor:
-    """arr[t] as a tensor broadcastable to `shape` ([N, 1, 1, 1] for images)."""
-    out = torch.from_numpy(arr).to(device=t.device)[t].to(dtype or torch.float32)
-    return out.reshape(out.shape + (1,) * (len(shape) - 1))
-
-
 class GaussianDiffusion(SamplersMixin):
     """The forward process q and the model's reverse process p, for epsilon prediction.
 
@@ -71,6 +65,25 @@ class GaussianDiffusion(SamplersMixin):
         self.posterior_log_variance_clipped = np.log(np.append(self.posterior_variance[1], self.posterior_variance[1:]))
         self.posterior_mean_coef1 = betas * np.sqrt(self.alphas_cumprod_prev) / (1.0 - self.alphas_cumprod)
         self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * np.sqrt(alphas) / (1.0 - self.alphas_cumprod)
+        self.one_minus_alphas_cumprod = 1.0 - self.alphas_cumprod
+        self.log_betas = np.log(betas)
+        # "fixed_large": the betas, with the posterior variance at t = 0
+        self.fixed_large_variance = np.append(self.posterior_variance[1], betas[1:])
+        self.fixed_large_log_variance = np.log(self.fixed_large_variance)
+        self._device_tables: dict[tuple[str, torch.device], torch.Tensor] = {}
+
+    def _table(self, name: str, device: torch.device) -> torch.Tensor:
+        """The float64 [T] table `name` on `device`, copied there once: a copy per call from host memory
+        would make every training or sampling step wait for the GPU."""
+        key = (name, device)
+        if key not in self._device_tables:
+            self._device_tables[key] = torch.from_numpy(getattr(self, name)).to(device)
+        return self._device_tables[key]
+
+    def _extract(self, name: str, t: torch.Tensor, shape, dtype=None) -> torch.Tensor:
+        """Table `name` at t, as a tensor broadcastable to `shape` ([N, 1, 1, 1] for images)."""
+        out = self._table(name, t.device)[t].to(dtype or torch.float32)
+        return out.reshape(out.shape + (1,) * (len(shape) - 1))
 
     @classmethod
     def from_official(cls, steps: int = 1000, noise_schedule: str = "linear", learn_sigma: bool = True,
@@ -97,9 +110,9 @@ class GaussianDiffusion(SamplersMixin):
     # --- forward process -----------------------------------------------------------------
     def q_mean_variance(self, x_start, t):
         """Mean, variance and log variance of q(x_t | x_0)."""
-        mean = _extract(self.sqrt_alphas_cumprod, t, x_start.shape, x_start.dtype) * x_start
-        variance = _extract(1.0 - self.alphas_cumprod, t, x_start.shape, x_start.dtype)
-        log_variance = _extract(self.log_one_minus_alphas_cumprod, t, x_start.shape, x_start.dtype)
+        mean = self._extract("sqrt_alphas_cumprod", t, x_start.shape, x_start.dtype) * x_start
+        variance = self._extract("one_minus_alphas_cumprod", t, x_start.shape, x_start.dtype)
+        log_variance = self._extract("log_one_minus_alphas_cumprod", t, x_start.shape, x_start.dtype)
         return mean, variance, log_variance
 
     def q_sample(self, x_start: torch.Tensor, t: torch.Tensor, noise: torch.Tensor | None = None) -> torch.Tensor:
@@ -108,27 +121,29 @@ class GaussianDiffusion(SamplersMixin):
             noise = torch.randn_like(x_start)
         if noise.shape != x_start.shape:
             raise ValueError(f"noise shape {list(noise.shape)} differs from x_start shape {list(x_start.shape)}")
-        return (_extract(self.sqrt_alphas_cumprod, t, x_start.shape, x_start.dtype) * x_start
-                + _extract(self.sqrt_one_minus_alphas_cumprod, t, x_start.shape, x_start.dtype) * noise)
+        return (self._extract("sqrt_alphas_cumprod", t, x_start.shape, x_start.dtype) * x_start
+                + self._extract("sqrt_one_minus_alphas_cumprod", t, x_start.shape, x_start.dtype) * noise)
 
     def q_posterior_mean_variance(self, x_start, x_t, t):
         """Mean, variance and clipped log variance of q(x_{t-1} | x_t, x_0)."""
         shape, dt = x_t.shape, x_t.dtype
-        mean = _extract(self.posterior_mean_coef1, t, shape, dt) * x_start + _extract(self.posterior_mean_coef2, t, shape, dt) * x_t
-        return mean, _extract(self.posterior_variance, t, shape, dt), _extract(self.posterior_log_variance_clipped, t, shape, dt)
+        mean = (self._extract("posterior_mean_coef1", t, shape, dt) * x_start
+                + self._extract("posterior_mean_coef2", t, shape, dt) * x_t)
+        return (mean, self._extract("posterior_variance", t, shape, dt),
+                self._extract("posterior_log_variance_clipped", t, shape, dt))
 
     def _predict_xstart_from_eps(self, x_t, t, eps):
-        return (_extract(self.sqrt_recip_alphas_cumprod, t, x_t.shape, x_t.dtype) * x_t
-                - _extract(self.sqrt_recipm1_alphas_cumprod, t, x_t.shape, x_t.dtype) * eps)
+        return (self._extract("sqrt_recip_alphas_cumprod", t, x_t.shape, x_t.dtype) * x_t
+                - self._extract("sqrt_recipm1_alphas_cumprod", t, x_t.shape, x_t.dtype) * eps)
 
     def _predict_eps_from_xstart(self, x_t, t, pred_xstart):
-        return ((_extract(self.sqrt_recip_alphas_cumprod, t, x_t.shape, x_t.dtype) * x_t - pred_xstart)
-                / _extract(self.sqrt_recipm1_alphas_cumprod, t, x_t.shape, x_t.dtype))
+        return ((self._extract("sqrt_recip_alphas_cumprod", t, x_t.shape, x_t.dtype) * x_t - pred_xstart)
+                / self._extract("sqrt_recipm1_alphas_cumprod", t, x_t.shape, x_t.dtype))
 
     # --- the model -------------------------------------------------------------------------
     def model_timesteps(self, t: torch.Tensor) -> torch.Tensor:
         """Original timestep values the network is called with, for indices t into the kept steps."""
-        return torch.from_numpy(self.timestep_map).to(t.device)[t]
+        return self._table("timestep_map", t.device)[t]
 
     def p_mean_variance(self, model: Callable, x_t: torch.Tensor, t: torch.Tensor, clip_denoised: bool = True,
                         model_kwargs: dict | None = None, denoised_fn: Callable | None = None,
@@ -147,8 +162,8 @@ class GaussianDiffusion(SamplersMixin):
                     f"(epsilon and variance), got {model_output.shape[1]}"
                 )
             eps, var_values = torch.split(model_output, C, dim=1)
-            min_log = _extract(self.posterior_log_variance_clipped, t, x_t.shape, x_t.dtype)
-            max_log = _extract(np.log(self.betas), t, x_t.shape, x_t.dtype)
+            min_log = self._extract("posterior_log_variance_clipped", t, x_t.shape, x_t.dtype)
+            max_log = self._extract("log_betas", t, x_t.shape, x_t.dtype)
             frac = (var_values + 1) / 2  # model outputs [-1, 1] -> interpolation weight
             log_variance = frac * max_log + (1 - frac) * min_log
             variance = torch.exp(log_variance)
@@ -159,12 +174,11 @@ class GaussianDiffusion(SamplersMixin):
                 )
             eps = model_output
             if self.model_var_type == "fixed_large":
-                var_arr = np.append(self.posterior_variance[1], self.betas[1:])
-                variance = _extract(var_arr, t, x_t.shape, x_t.dtype)
-                log_variance = _extract(np.log(var_arr), t, x_t.shape, x_t.dtype)
+                variance = self._extract("fixed_large_variance", t, x_t.shape, x_t.dtype)
+                log_variance = self._extract("fixed_large_log_variance", t, x_t.shape, x_t.dtype)
             else:
-                variance = _extract(self.posterior_variance, t, x_t.shape, x_t.dtype)
-                log_variance = _extract(self.posterior_log_variance_clipped, t, x_t.shape, x_t.dtype)
+                variance = self._extract("posterior_variance", t, x_t.shape, x_t.dtype)
+                log_variance = self._extract("posterior_log_variance_clipped", t, x_t.shape, x_t.dtype)
         pred_xstart = self._predict_xstart_from_eps(x_t, t, eps)
         if denoised_fn is not None:
             pred_xstart = denoised_fn(pred_xstart)

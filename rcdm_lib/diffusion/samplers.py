@@ -50,10 +50,9 @@ class SamplersMixin:
         out = self.p_mean_variance(model, x_t, t, clip_denoised=clip_denoised, model_kwargs=model_kwargs,
                                    denoised_fn=denoised_fn)
         eps = self._predict_eps_from_xstart(x_t, t, out["pred_xstart"])
-        ab = torch.from_numpy(self.alphas_cumprod).to(x_t.device)[t].to(x_t.dtype)
-        ab_prev = torch.from_numpy(self.alphas_cumprod_prev).to(x_t.device)[t].to(x_t.dtype)
+        ab = self._extract("alphas_cumprod", t, x_t.shape, x_t.dtype)            # [N, 1, 1, 1]
+        ab_prev = self._extract("alphas_cumprod_prev", t, x_t.shape, x_t.dtype)
         view = (-1,) + (1,) * (x_t.dim() - 1)
-        ab, ab_prev = ab.reshape(view), ab_prev.reshape(view)
         sigma = eta * torch.sqrt((1 - ab_prev) / (1 - ab)) * torch.sqrt(1 - ab / ab_prev)
         mean = out["pred_xstart"] * torch.sqrt(ab_prev) + torch.sqrt(1 - ab_prev - sigma**2) * eps
         noise = torch.randn(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
