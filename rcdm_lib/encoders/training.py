@@ -191,10 +191,11 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
             m0 = cfg.loss["ema_start"]
             m = 1 - (1 - m0) * (math.cos(math.pi * step / cfg.steps) + 1) / 2
             ema_update(teacher, model, m)
+        if step % 10 and step != cfg.steps - 1:
+            continue  # reading the loss waits for the device: every 10th step only
         lv = float(loss.detach())
-        if step % 10 == 0 or step == cfg.steps - 1:
-            history["loss"].append(lv)
-            history["step"].append(step)
+        history["loss"].append(lv)
+        history["step"].append(step)
         if bar is not None:
             bar.set_postfix(loss=f"{lv:.4f}", refresh=False)
         if log is not None and (step % 100 == 0 or step == cfg.steps - 1):
