@@ -31,15 +31,18 @@ $PY -c "from rcdm_lib.config import load_profile; from rcdm_lib.training.sources
 print(len(tiny_slot_source(load_profile('$PROFILE')).layout.names), 'slots cached')" 2>&1 | tee -a "$LOGS/stages.txt"
 stamp "feature cache"
 
+train_until_deadline() {  # run folder, train.py options: a fresh run until BUDGET-40 s; its exit status
+  rm -rf "$1"
+  timeout $(( $(left) - 40 )) $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress \
+    --out "$1" --steps 1000000 --sample-every 0 $2
+}
+
 variant() {  # name, options: train until BUDGET-40 s, then export the EMA of the last checkpoint
   local name=$1 opts=$2 run=runs/$PROFILE/gpu_rcdm_$1 t1=$(date +%s) rc
-  rm -rf "$run"
-  timeout $(( $(left) - 40 )) $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress \
-    --out "$run" --steps 1000000 --sample-every 0 $opts >"$LOGS/$name.log" 2>&1; rc=$?
+  train_until_deadline "$run" "$opts" >"$LOGS/$name.log" 2>&1; rc=$?
   if [ $rc -ne 0 ] && [ $rc -ne 124 ] && ! ls "$run"/ckpt_*.pt >/dev/null 2>&1; then
-    stamp "$name rc=$rc after $(( $(date +%s) - t1 )) s, restarting with --no-compile"; rm -rf "$run"
-    timeout $(( $(left) - 40 )) $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress \
-      --out "$run" --steps 1000000 --sample-every 0 $opts --no-compile >>"$LOGS/$name.log" 2>&1; rc=$?
+    stamp "$name rc=$rc after $(( $(date +%s) - t1 )) s, restarting with --no-compile"
+    train_until_deadline "$run" "$opts --no-compile" >>"$LOGS/$name.log" 2>&1; rc=$?
   fi
   cp "$run/metrics.jsonl" "$LOGS/${name}_metrics.jsonl" 2>/dev/null
   local ckpt=$(ls "$run"/ckpt_*.pt 2>/dev/null | sort | tail -n 1)
