@@ -180,3 +180,18 @@ def test_resume_on_cuda_continues_the_run(tmp_path):
     res = train_rcdm(unet_config(), DiffusionConfig(), cfg, make_data(), tmp_path, resume=True, progress=False,
                      info=info)
     assert res.step == 4 and load_checkpoint(latest_checkpoint(tmp_path))["step"] == 4
+
+
+@pytest.mark.skipif(not __import__("rcdm_lib.precision").precision.cpu_has_fast_bf16(),
+                    reason="this CPU has no AMX/AVX512-BF16")
+def test_cpu_bf16_training_follows_the_fp32_run(tmp_path):
+    """cpu_bf16 changes the arithmetic, not the objective: the same run's losses agree to bf16 accuracy."""
+    losses = {}
+    for bf16 in (False, True):
+        cfg = TrainConfig(steps=6, batch_size=8, ckpt_every=6, log_every=1, seed=0, cpu_bf16=bf16)
+        train_rcdm(unet_config(), DiffusionConfig(), cfg, make_data(), tmp_path / str(bf16), progress=False)
+        losses[bf16] = [r["loss"] for r in read_metrics(tmp_path / str(bf16)) if "loss" in r]
+    assert len(losses[True]) == len(losses[False]) == 6
+    assert losses[True] != losses[False]  # the bf16 run did run in bf16
+    for a, b in zip(losses[False], losses[True]):
+        assert abs(a - b) <= 0.05 * abs(a), (losses[False], losses[True])

@@ -211,7 +211,8 @@ class GaussianDiffusion(SamplersMixin):
         if noise is None:
             noise = torch.randn_like(x_start)
         x_t = self.q_sample(x_start, t, noise=noise)
-        model_output = model(x_t, self.model_timesteps(t), **(model_kwargs or {}))
+        # the losses in fp32 whatever precision the network ran in (bf16 autocast)
+        model_output = model(x_t, self.model_timesteps(t), **(model_kwargs or {})).float()
         C = x_start.shape[1]
         terms = {}
         if self.model_var_type == "learned_range":

@@ -18,6 +18,7 @@ import torch
 from rcdm_lib.data.augment import AugmentConfig, SSLAugment
 from rcdm_lib.encoders.losses import DINOLoss, barlow_twins_loss, ema_update, nt_xent, supervised_ce, vicreg_loss
 from rcdm_lib.encoders.tiny import METHODS, TinyEncoder, TinyEncoderConfig
+from rcdm_lib.precision import use_bf16
 
 # SimCLR's menu, retuned for FactorShapes at 32x32 (measured: shape probe 42% -> 66% after 300
 # steps): full hue rotation removes the object-colour shortcut, milder crops keep the object in
@@ -52,6 +53,7 @@ class EncoderTrainConfig:
     weight_decay: float = 1e-5
     warmup_steps: int = 50
     seed: int = 0
+    bf16: bool = False      # autocast the networks in bf16 on CUDA and on CPUs with AMX (rcdm_lib.precision); losses in fp32
     model: dict = field(default_factory=dict)
     augment: dict = field(default_factory=dict)
     loss: dict = field(default_factory=dict)
@@ -145,6 +147,8 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
         local_augment = SSLAugment(AugmentConfig.from_dict({**cfg.augment, "crop_scale": tuple(cfg.loss["local_scale"]),
                                                             "out_size": int(cfg.loss["local_size"])}))
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    bf16 = use_bf16(device, cuda=cfg.bf16, cpu=cfg.bf16)
+    amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
     history = {"loss": [], "step": []}
     n = images.shape[0]
     it = range(cfg.steps)
@@ -162,23 +166,25 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
         idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
         x = (images[idx].float() / 127.5 - 1).to(device)
         if cfg.method == "supervised":
-            loss = supervised_ce(model(augment(x, ga)), labels[idx].to(device))
+            with amp:
+                out = model(augment(x, ga))
+            loss = supervised_ce(out.float(), labels[idx].to(device))
         else:
             v1, v2 = augment(x, ga), augment(x, ga)
-            if cfg.method == "simclr":
-                loss = nt_xent(model(v1), model(v2), **cfg.loss)
-            elif cfg.method == "barlow":
-                loss = barlow_twins_loss(model(v1), model(v2), **cfg.loss)
-            elif cfg.method == "vicreg":
-                loss = vicreg_loss(model(v1), model(v2), **cfg.loss)
-            else:
+            if cfg.method.startswith("dino"):
                 views = [v1, v2]
                 if local_augment is not None:
                     views += [local_augment(x, ga) for _ in range(cfg.loss["local_crops"])]
-                s = [model.prototype_logits(model(v)) for v in views]
-                with torch.no_grad():
-                    t = [teacher.prototype_logits(teacher(v)) for v in (v1, v2)]
-                loss = dino_loss(s, t)
+                with amp:
+                    s = [model.prototype_logits(model(v)) for v in views]
+                    with torch.no_grad():
+                        t = [teacher.prototype_logits(teacher(v)) for v in (v1, v2)]
+                loss = dino_loss([o.float() for o in s], [o.float() for o in t])
+            else:
+                with amp:
+                    z1, z2 = model(v1), model(v2)
+                loss_fn = {"simclr": nt_xent, "barlow": barlow_twins_loss, "vicreg": vicreg_loss}[cfg.method]
+                loss = loss_fn(z1.float(), z2.float(), **cfg.loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if teacher is not None:
@@ -203,5 +209,6 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
     final = teacher if teacher is not None else model  # DINO evaluates the teacher, as the paper does
     final = final.cpu().eval()
     history["seconds"] = time.time() - t0
+    history["bf16"] = bf16
     history["config"] = cfg.to_dict()
     return final, history

@@ -40,7 +40,9 @@ class TrainConfig:
     keep_last: int = 2
     sample_every: int = 0           # 0: no periodic sample grids
     sample_steps: int = 25          # DDIM steps for the periodic grids
-    bf16: bool = True               # autocast on CUDA only; CPU trains in fp32
+    bf16: bool = True               # bf16 autocast on CUDA
+    cpu_bf16: bool = False          # bf16 autocast on a CPU too, where it has AMX/AVX512-BF16 (rcdm_lib.precision);
+                                    # off: CPU trains in fp32 (and always on CPUs without bf16 hardware)
     compile: bool = False           # torch.compile the network for the training step (checkpoints hold the plain module)
 
     def to_dict(self) -> dict:
@@ -55,7 +57,7 @@ class TrainConfig:
         return cls(**d)
 
 
-# Changing these does not change what is being trained, so a resume may override them. bf16
-# and compile are the arithmetic of one machine (autocast on CUDA only): a run started on a GPU can
-# finish on a CPU.
-RUN_ONLY_FIELDS = {"steps", "log_every", "ckpt_every", "keep_last", "sample_every", "sample_steps", "bf16", "compile"}
+# Changing these does not change what is being trained, so a resume may override them. bf16,
+# cpu_bf16 and compile are the arithmetic of one machine: a run started on a GPU can finish on a CPU.
+RUN_ONLY_FIELDS = {"steps", "log_every", "ckpt_every", "keep_last", "sample_every", "sample_steps", "bf16", "cpu_bf16",
+                   "compile"}

@@ -1,9 +1,9 @@
 """The RCDM training loop: one loop from a 2-core laptop to many GPUs under torchrun.
 
 AdamW, EMA, optional gradient clipping and accumulation, bf16 autocast on CUDA (fp32 on
-CPU), uniform timesteps, the hybrid loss. Every example's randomness (timestep, noise,
-slot, null condition) is drawn from a generator seeded by (seed, step, dataset index), and
-the data position follows from the step, so a resumed run continues exactly and a
+CPU unless `cpu_bf16` asks for bf16 on a CPU with bf16 hardware), uniform timesteps, the
+hybrid loss. Every example's randomness (timestep, noise, slot, null condition) is drawn
+from a generator seeded by (seed, step, dataset index), and the data position follows from the step, so a resumed run continues exactly and a
 distributed run equals a single-process run on the combined batch.
 """
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
+from rcdm_lib.precision import use_bf16
 from rcdm_lib.training.checkpoint import latest_checkpoint, load_matching_checkpoint, save_checkpoint
 from rcdm_lib.training.config import RUN_ONLY_FIELDS, DiffusionConfig, TrainConfig
 from rcdm_lib.training.distributed import DistInfo, all_reduce_mean, barrier
@@ -112,7 +113,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     if steps_per_epoch == 0:
         raise ValueError(f"the data has {len(data)} examples, fewer than one global batch "
                          f"({cfg.batch_size} x {info.world_size} processes)")
-    autocast = device.type == "cuda" and cfg.bf16
+    autocast = use_bf16(device, cuda=cfg.bf16, cpu=cfg.cpu_bf16)
     log = MetricsLog(run_dir, enabled=info.is_main, truncate_after=step if last_ckpt is not None else 0)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
