@@ -30,7 +30,7 @@ def test_bf16_encoder_training_starts_from_the_fp32_loss(method):
     labels = torch.randint(0, 12, (256,), generator=g)
     runs = {}
     for bf16 in (False, True):
-        cfg = EncoderTrainConfig(method=method, steps=11, batch_size=64, lr=2e-3, warmup_steps=2, bf16=bf16,
+        cfg = EncoderTrainConfig(method=method, steps=11, batch_size=64, lr=2e-3, warmup_steps=2, cpu_bf16=bf16,
                                  model=dict(width=16, stem_stride=1))
         _, hist = train_tiny_encoder(images, labels, cfg, progress=False)
         assert hist["bf16"] is bf16
