@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="tiny", help="run profile from _config.yml: smoke, tiny, imagenet128")
     p.add_argument("--out", help="run folder for checkpoints, metrics and grids (default: rcdm.out of the profile)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
+    p.add_argument("--init-from", help="a new run from another run's checkpoint (same network): its weights and EMA, "
+                                       "a fresh optimizer, step 0, this run's conditioning statistics (e.g. after an "
+                                       "encoder was retrained)")
     p.add_argument("--device", help="cpu, cuda or auto (default: the profile's device)")
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
     g = p.add_argument_group("conditioning (imagenet128: one model per representation, as in the paper)")
@@ -119,7 +122,7 @@ def main(argv=None) -> int:
               f"{len(data)} training examples, {info.world_size} process(es) on {info.device}"
               f"{' in bf16' if use_bf16(info.device, cuda=train_cfg.bf16, cpu=train_cfg.cpu_bf16) else ''}; run folder {out}",
               flush=True)
-    res = train_rcdm(unet_cfg, diff_cfg, train_cfg, data, out, resume=args.resume, info=info,
+    res = train_rcdm(unet_cfg, diff_cfg, train_cfg, data, out, resume=args.resume, info=info, init_from=args.init_from,
                      progress=not args.no_progress)
     if info.is_main and res.step == train_cfg.steps:
         export = args.export or r.get("export")

@@ -1,4 +1,5 @@
 """The training loop: exact resume after SIGKILL, DDP (gloo, torchrun), NaN stop, config mismatch."""
+import dataclasses
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from rcdm_lib.precision import cpu_has_fast_bf16
 from rcdm_lib.training import DiffusionConfig, TrainConfig, TrainingDiverged, train_rcdm
 from rcdm_lib.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from rcdm_lib.training.metrics_log import read_metrics
@@ -182,7 +184,7 @@ def test_resume_on_cuda_continues_the_run(tmp_path):
     assert res.step == 4 and load_checkpoint(latest_checkpoint(tmp_path))["step"] == 4
 
 
-@pytest.mark.skipif(not __import__("rcdm_lib.precision").precision.cpu_has_fast_bf16(),
+@pytest.mark.skipif(not cpu_has_fast_bf16(),
                     reason="this CPU has no AMX/AVX512-BF16")
 def test_cpu_bf16_training_follows_the_fp32_run(tmp_path):
     """cpu_bf16 changes the arithmetic, not the objective: the same run's losses agree to bf16 accuracy."""
@@ -195,3 +197,32 @@ def test_cpu_bf16_training_follows_the_fp32_run(tmp_path):
     assert losses[True] != losses[False]  # the bf16 run did run in bf16
     for a, b in zip(losses[False], losses[True]):
         assert abs(a - b) <= 0.05 * abs(a), (losses[False], losses[True])
+
+
+def test_warm_start_takes_the_weights_and_this_datas_statistics(tmp_path):
+    """init_from: the source run's weights and EMA, step 0, a fresh optimizer, the new data's rep statistics."""
+    from rcdm_lib.training.data import SlotFeatureSource
+
+    ucfg = unet_config(rep_standardise=True)
+    cfg = TrainConfig(steps=4, batch_size=8, ckpt_every=4, seed=0)
+    src = train_rcdm(ucfg, DiffusionConfig(), cfg, make_data(), tmp_path / "a", progress=False)
+    ckpt = latest_checkpoint(tmp_path / "a")
+    old = make_data()
+    feats = {k: (v.float() * 3 + 1).half() for k, v in old.features.items()}  # slot "a" and "b" rescaled
+    new = SlotFeatureSource(old.images, feats, old.layout, p_null=old.p_null)
+    res = train_rcdm(ucfg, DiffusionConfig(), TrainConfig(steps=0, batch_size=8, ckpt_every=4, seed=1), new,
+                     tmp_path / "b", progress=False, init_from=ckpt)
+    assert res.step == 0
+    want_mean, want_std = new.rep_statistics()
+    for got, ref in ((res.model, src.model), (res.ema, src.ema)):
+        torch.testing.assert_close(got.rep_mean, want_mean.float())
+        torch.testing.assert_close(got.rep_std, want_std.float())
+        assert not torch.allclose(got.rep_mean, ref.rep_mean)
+        for (k, v), (k2, v2) in zip(got.state_dict().items(), ref.state_dict().items()):
+            if k not in ("rep_mean", "rep_std"):
+                torch.testing.assert_close(v, v2, msg=k)
+    with pytest.raises(ValueError, match="model_channels"):
+        train_rcdm(dataclasses.replace(ucfg, model_channels=16), DiffusionConfig(), cfg, new,
+                   tmp_path / "c", progress=False, init_from=ckpt)
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        train_rcdm(ucfg, DiffusionConfig(), cfg, new, tmp_path / "d", progress=False, init_from=tmp_path / "none.pt")

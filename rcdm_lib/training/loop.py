@@ -20,7 +20,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
 from rcdm_lib.precision import use_bf16
-from rcdm_lib.training.checkpoint import latest_checkpoint, load_matching_checkpoint, save_checkpoint
+from rcdm_lib.training.checkpoint import (config_mismatches, latest_checkpoint, load_checkpoint, load_matching_checkpoint,
+                                          save_checkpoint)
 from rcdm_lib.training.config import RUN_ONLY_FIELDS, DiffusionConfig, TrainConfig
 from rcdm_lib.training.distributed import DistInfo, all_reduce_mean, barrier
 from rcdm_lib.training.ema import EMA
@@ -52,6 +53,18 @@ def _full_config(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Tra
             "data": data.describe()}
 
 
+def _read_warm_start(path, unet_cfg: UNetConfig) -> dict:
+    """The weights of a checkpoint whose network is `unet_cfg`; a ValueError names the differences."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--init-from: no checkpoint at {path} (a ckpt_*.pt file of an earlier run)")
+    state = load_checkpoint(path)
+    diffs = config_mismatches(state["config"]["unet"], unet_cfg.to_dict(), prefix="unet.")
+    if diffs:
+        raise ValueError(f"cannot start from {path}: its network differs from this run's:\n  " + "\n  ".join(diffs))
+    return {"model": state["model"], "ema": state["ema"], "step": int(state["step"]), "config": state["config"]}
+
+
 class _IndexSet(torch.utils.data.Dataset):
     def __init__(self, n):
         self.n = n
@@ -62,10 +75,13 @@ class _IndexSet(torch.utils.data.Dataset):
 
 def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: TrainConfig, data, run_dir,
                resume: bool = False, info: DistInfo | None = None, progress: bool = True,
-               stop_after: int | None = None) -> TrainResult:
+               stop_after: int | None = None, init_from=None) -> TrainResult:
     """Train (or resume) an RCDM in `run_dir`; rank 0 writes checkpoints, metrics and grids.
 
     stop_after: return after this many optimizer steps of this call (for tests).
+    init_from: a checkpoint of another run with the same network: this run starts from its
+    weights and EMA (a warm start, e.g. after one encoder was retrained), with a fresh optimizer,
+    step 0 and this data's conditioning statistics. A resume of this run ignores it.
     """
     info = info or DistInfo()
     device = info.device
@@ -74,6 +90,9 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     if cfg.batch_size % cfg.grad_accum:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by grad_accum {cfg.grad_accum}")
     full_cfg = _full_config(unet_cfg, diff_cfg, cfg, data)
+    warm = _read_warm_start(init_from, unet_cfg) if init_from is not None else None
+    if warm is not None:
+        full_cfg["init_from"] = {"path": str(init_from), "step": warm["step"], "config": warm["config"]}
     diffusion = diff_cfg.build()
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -89,6 +108,14 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     ema = EMA(model, cfg.ema_rate)
     step, prior_seconds = 0, 0.0
     last_ckpt = latest_checkpoint(run_dir) if resume else None
+    if warm is not None and last_ckpt is None:
+        for net, sd in ((model, warm["model"]), (ema.model, warm["ema"])):
+            stats = (net.rep_mean.clone(), net.rep_std.clone()) if unet_cfg.rep_standardise else None
+            net.load_state_dict(sd)
+            if stats is not None:  # this data's statistics, not those the source run was trained on
+                net.set_rep_statistics(*stats)
+        if info.is_main:
+            print(f"warm start from {init_from} (step {warm['step']} of its run)")
     if resume and last_ckpt is None and info.is_main:
         print(f"--resume: no checkpoint in {run_dir}; starting from step 0")
     if last_ckpt is not None:
