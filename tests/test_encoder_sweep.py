@@ -82,6 +82,12 @@ def test_encoder_groups_partition_and_balance():
     loads = sorted(sum(cost[m] for m in g) for g in groups)
     assert loads == [5000, 5600]
     assert encoder_groups({"encoders": {"methods": ["simclr"]}}) == [["simclr"]]
+    # bf16 methods cost half on a CPU with bf16 hardware (2x measured), full elsewhere
+    prof = {"encoders": {"methods": ["dino", "dino_noise", "barlow", "simclr"],
+                         "steps": {"dino": 8400, "dino_noise": 11200, "barlow": 2100, "simclr": 1400},
+                         "per_method": {"dino": {"train": {"cpu_bf16": True}}, "dino_noise": {"train": {"cpu_bf16": True}}}}}
+    assert sorted(map(sorted, encoder_groups(prof, fast_bf16=True))) == [["barlow", "dino"], ["dino_noise", "simclr"]]
+    assert sorted(map(sorted, encoder_groups(prof, fast_bf16=False))) == [["barlow", "dino", "simclr"], ["dino_noise"]]
 
 
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "scripts" / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
