@@ -3,7 +3,7 @@
 On a CPU without bf16 hardware (no AMX, no AVX512-BF16) oneDNN emulates bf16 and autocast is slower
 than fp32, so a CPU request for bf16 is honoured only where `cpu_has_fast_bf16()` is true.
 Measured on the 2-core Xeon with AMX that the tiny profile is budgeted on (2026-11-27):
-the tiny encoder trains 2x faster on one thread, the 16px slot UNet 1.4x on two.
+the tiny encoder trains 2x faster on one thread, the 16px slot UNet 1.2-1.4x on two.
 """
 from __future__ import annotations
 

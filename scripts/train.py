@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast on CUDA")
     g.add_argument("--cpu-bf16", action=argparse.BooleanOptionalAction, default=None,
-                   help="bf16 autocast on a CPU with AMX/AVX512-BF16 (1.4x for the tiny UNet on the 2-core Xeon); "
+                   help="bf16 autocast on a CPU with AMX/AVX512-BF16 (1.2-1.4x for the tiny UNet on the 2-core Xeon); "
                         "fp32 on other CPUs whatever this says")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network for the training step (a run may change it on --resume)")
