@@ -211,8 +211,9 @@ class GaussianDiffusion(SamplersMixin):
         if noise is None:
             noise = torch.randn_like(x_start)
         x_t = self.q_sample(x_start, t, noise=noise)
-        # the losses in fp32 whatever precision the network ran in (bf16 autocast)
-        model_output = model(x_t, self.model_timesteps(t), **(model_kwargs or {})).float()
+        model_output = model(x_t, self.model_timesteps(t), **(model_kwargs or {}))
+        # the losses in at least fp32 whatever precision the network ran in (bf16 autocast); fp64 stays fp64
+        model_output = model_output.to(torch.promote_types(model_output.dtype, torch.float32))
         C = x_start.shape[1]
         terms = {}
         if self.model_var_type == "learned_range":
