@@ -243,14 +243,16 @@ for part, verdict in verdicts.items():
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the encoders are barely trained and the budget is
 # a few iterations: the notebook proves the code path. Under `tiny`, read the tables above as
-# the tiny-scale Fig. 7 and 8. When this chapter was written (the tiny Dino and Dino+n
-# encoders, 8 images, the tiny parameters; 2026-11-26), Adam on L2 reached 0.2-0.6%, and
-# L-BFGS on the cosine distance matched the direction (1 - cos of 1e-5 to 5e-3) but not the
-# norm, so its L2 distance stayed at 2-12%. The inverted inputs had the
-# high-frequency fraction of white noise (0.78-0.81; real images 0.06) and the shape
-# classifier recognised none of them, while it recognises every real image; RCDM samples of
-# the Dino representations are recognised 16-19% of the time at this scale (chance 8%;
-# artifacts/tiny/rcdm/quality.json): far from real images, but above the inputs. The Jacobian
-# rows of Dino+n, trained with a noise augmentation, were smoother than Dino's
-# (high-frequency fraction 0.64-0.66 against 0.80-0.83). This run's numbers are in the
+# the tiny-scale Fig. 7 and 8. When this chapter was last checked (2026-11-27: the DINO
+# encoder at 8400 steps, Dino+n at 11200, 8 images, the tiny parameters), Adam on L2 reached
+# 1.0-6.1% in 1500 iterations, under 1% only for the Dino+n projector. With the 1400-step
+# encoders of 2026-11-26 it had reached 0.2-0.6%: the better-trained encoders are harder to
+# invert in this budget. L-BFGS on the cosine distance matched the direction (1 - cos of
+# 2.5e-4 to 1.4e-3) but not the norm, so its L2 distance stayed at 6-28%. The inverted inputs
+# had nearly the high-frequency fraction of white noise (0.65-0.79; real images 0.06), and the
+# shape classifier recognised none of them, while it recognises every real image. RCDM samples
+# of the same representations were recognised 29-58% of the time (chance 8%): far from real
+# images, but far above the inputs. With the earlier encoders the Jacobian rows of Dino+n,
+# trained with a noise augmentation, were smoother than Dino's (high-frequency fraction
+# 0.64-0.66 against 0.80-0.83). This run's numbers are in the
 # tables above and on the Claims page.
