@@ -118,10 +118,10 @@ def main(argv=None) -> int:
     if info.is_main:
         with torch.device("meta"):  # count only: no allocation (422M parameters at imagenet128)
             n = sum(p.numel() for p in UNet(unet_cfg).parameters())
+        bf16 = use_bf16(info.device, cuda=train_cfg.bf16, cpu=train_cfg.cpu_bf16)
         print(f"profile {profile['profile']}: {unet_cfg.image_size}px UNet, {n:,} parameters, "
               f"{len(data)} training examples, {info.world_size} process(es) on {info.device}"
-              f"{' in bf16' if use_bf16(info.device, cuda=train_cfg.bf16, cpu=train_cfg.cpu_bf16) else ''}; run folder {out}",
-              flush=True)
+              f"{' in bf16' if bf16 else ''}; run folder {out}", flush=True)
     res = train_rcdm(unet_cfg, diff_cfg, train_cfg, data, out, resume=args.resume, info=info, init_from=args.init_from,
                      progress=not args.no_progress)
     if info.is_main and res.step == train_cfg.steps:

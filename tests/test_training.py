@@ -222,7 +222,7 @@ def test_warm_start_takes_the_weights_and_this_datas_statistics(tmp_path):
             if k not in ("rep_mean", "rep_std"):
                 torch.testing.assert_close(v, v2, msg=k)
     with pytest.raises(ValueError, match="model_channels"):
-        train_rcdm(dataclasses.replace(ucfg, model_channels=16), DiffusionConfig(), cfg, new,
+        train_rcdm(dataclasses.replace(ucfg, model_channels=64), DiffusionConfig(), cfg, new,
                    tmp_path / "c", progress=False, init_from=ckpt)
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         train_rcdm(ucfg, DiffusionConfig(), cfg, new, tmp_path / "d", progress=False, init_from=tmp_path / "none.pt")

@@ -3,8 +3,9 @@
 AdamW, EMA, optional gradient clipping and accumulation, bf16 autocast on CUDA (fp32 on
 CPU unless `cpu_bf16` asks for bf16 on a CPU with bf16 hardware), uniform timesteps, the
 hybrid loss. Every example's randomness (timestep, noise, slot, null condition) is drawn
-from a generator seeded by (seed, step, dataset index), and the data position follows from the step, so a resumed run continues exactly and a
-distributed run equals a single-process run on the combined batch.
+from a generator seeded by (seed, step, dataset index), and the data position follows from
+the step, so a resumed run continues exactly and a distributed run equals a single-process
+run on the combined batch.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
 from rcdm_lib.precision import use_bf16
-from rcdm_lib.training.checkpoint import (config_mismatches, latest_checkpoint, load_checkpoint, load_matching_checkpoint,
-                                          save_checkpoint)
+from rcdm_lib.training.checkpoint import (config_mismatches, latest_checkpoint, load_checkpoint,
+                                          load_matching_checkpoint, save_checkpoint)
 from rcdm_lib.training.config import RUN_ONLY_FIELDS, DiffusionConfig, TrainConfig
 from rcdm_lib.training.distributed import DistInfo, all_reduce_mean, barrier
 from rcdm_lib.training.ema import EMA
@@ -53,8 +54,10 @@ def _full_config(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Tra
             "data": data.describe()}
 
 
-def _read_warm_start(path, unet_cfg: UNetConfig) -> dict:
-    """The weights of a checkpoint whose network is `unet_cfg`; a ValueError names the differences."""
+def _warm_start(path, unet_cfg: UNetConfig, model: UNet, ema: EMA, log: bool) -> None:
+    """Load the weights and EMA of another run's checkpoint whose network is `unet_cfg` (a
+    ValueError names the differences), keeping the conditioning statistics already set from
+    this run's data."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"--init-from: no checkpoint at {path} (a ckpt_*.pt file of an earlier run)")
@@ -62,7 +65,13 @@ def _read_warm_start(path, unet_cfg: UNetConfig) -> dict:
     diffs = config_mismatches(state["config"]["unet"], unet_cfg.to_dict(), prefix="unet.")
     if diffs:
         raise ValueError(f"cannot start from {path}: its network differs from this run's:\n  " + "\n  ".join(diffs))
-    return {"model": state["model"], "ema": state["ema"], "step": int(state["step"]), "config": state["config"]}
+    for net, sd in ((model, state["model"]), (ema.model, state["ema"])):
+        stats = (net.rep_mean.clone(), net.rep_std.clone()) if unet_cfg.rep_standardise else None
+        net.load_state_dict(sd)
+        if stats is not None:  # this data's statistics, not those the source run was trained on
+            net.set_rep_statistics(*stats)
+    if log:
+        print(f"warm start from {path} (step {int(state['step'])} of its run)")
 
 
 class _IndexSet(torch.utils.data.Dataset):
@@ -90,9 +99,8 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     if cfg.batch_size % cfg.grad_accum:
         raise ValueError(f"batch_size {cfg.batch_size} must be divisible by grad_accum {cfg.grad_accum}")
     full_cfg = _full_config(unet_cfg, diff_cfg, cfg, data)
-    warm = _read_warm_start(init_from, unet_cfg) if init_from is not None else None
-    if warm is not None:
-        full_cfg["init_from"] = {"path": str(init_from), "step": warm["step"], "config": warm["config"]}
+    if init_from is not None:  # part of the run's config: its resume must name the same start
+        full_cfg["init_from"] = str(init_from)
     diffusion = diff_cfg.build()
 
     torch.manual_seed(cfg.seed)  # identical initial weights on every rank
@@ -108,14 +116,8 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     ema = EMA(model, cfg.ema_rate)
     step, prior_seconds = 0, 0.0
     last_ckpt = latest_checkpoint(run_dir) if resume else None
-    if warm is not None and last_ckpt is None:
-        for net, sd in ((model, warm["model"]), (ema.model, warm["ema"])):
-            stats = (net.rep_mean.clone(), net.rep_std.clone()) if unet_cfg.rep_standardise else None
-            net.load_state_dict(sd)
-            if stats is not None:  # this data's statistics, not those the source run was trained on
-                net.set_rep_statistics(*stats)
-        if info.is_main:
-            print(f"warm start from {init_from} (step {warm['step']} of its run)")
+    if init_from is not None and last_ckpt is None:  # a resume reads its own checkpoint instead
+        _warm_start(init_from, unet_cfg, model, ema, log=info.is_main)
     if resume and last_ckpt is None and info.is_main:
         print(f"--resume: no checkpoint in {run_dir}; starting from step 0")
     if last_ckpt is not None:
