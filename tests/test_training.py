@@ -14,6 +14,7 @@ from rcdm_lib.precision import cpu_has_fast_bf16
 from rcdm_lib.training import DiffusionConfig, TrainConfig, TrainingDiverged, train_rcdm
 from rcdm_lib.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint
 from rcdm_lib.training.metrics_log import read_metrics
+from rcdm_lib.unet import save_unet
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _train_worker import make_data, unet_config  # noqa: E402
@@ -224,5 +225,17 @@ def test_warm_start_takes_the_weights_and_this_datas_statistics(tmp_path):
     with pytest.raises(ValueError, match="model_channels"):
         train_rcdm(dataclasses.replace(ucfg, model_channels=64), DiffusionConfig(), cfg, new,
                    tmp_path / "c", progress=False, init_from=ckpt)
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+    with pytest.raises(FileNotFoundError, match="no file"):
         train_rcdm(ucfg, DiffusionConfig(), cfg, new, tmp_path / "d", progress=False, init_from=tmp_path / "none.pt")
+    # an exported EMA model (the shipped artifact) starts both the weights and the EMA
+    save_unet(tmp_path / "ema.safetensors", src.ema)
+    res = train_rcdm(ucfg, DiffusionConfig(), TrainConfig(steps=0, batch_size=8, ckpt_every=4, seed=1), new,
+                     tmp_path / "e", progress=False, init_from=tmp_path / "ema.safetensors")
+    for got in (res.model, res.ema):
+        torch.testing.assert_close(got.rep_mean, want_mean.float())
+        for (k, v), (k2, v2) in zip(got.state_dict().items(), src.ema.state_dict().items()):
+            if k not in ("rep_mean", "rep_std"):
+                torch.testing.assert_close(v, v2, msg=k)
+    with pytest.raises(ValueError, match="model_channels"):
+        train_rcdm(dataclasses.replace(ucfg, model_channels=64), DiffusionConfig(), cfg, new,
+                   tmp_path / "f", progress=False, init_from=tmp_path / "ema.safetensors")

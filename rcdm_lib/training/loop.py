@@ -55,23 +55,38 @@ def _full_config(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Tra
 
 
 def _warm_start(path, unet_cfg: UNetConfig, model: UNet, ema: EMA, log: bool) -> None:
-    """Load the weights and EMA of another run's checkpoint whose network is `unet_cfg` (a
-    ValueError names the differences), keeping the conditioning statistics already set from
-    this run's data."""
+    """Load the weights and EMA of another run whose network is `unet_cfg` (a ValueError names
+    the differences), keeping the conditioning statistics already set from this run's data.
+
+    `path`: a ckpt_*.pt checkpoint of a run (weights and EMA), or an exported EMA model
+    (safetensors, e.g. the shipped artifacts/tiny/rcdm/rcdm_slots.safetensors), which then
+    starts both the weights and the EMA.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"--init-from: no checkpoint at {path} (a ckpt_*.pt file of an earlier run)")
-    state = load_checkpoint(path)
-    diffs = config_mismatches(state["config"]["unet"], unet_cfg.to_dict(), prefix="unet.")
-    if diffs:
-        raise ValueError(f"cannot start from {path}: its network differs from this run's:\n  " + "\n  ".join(diffs))
-    for net, sd in ((model, state["model"]), (ema.model, state["ema"])):
+        raise FileNotFoundError(f"--init-from: no file at {path} (a ckpt_*.pt checkpoint of an earlier run, "
+                                "or an exported .safetensors EMA model)")
+    if path.suffix == ".safetensors":
+        from rcdm_lib.unet import load_unet
+
+        try:
+            src = load_unet(path, expect_config=unet_cfg).state_dict()
+        except ValueError as e:
+            raise ValueError(f"cannot start from {path}: its network differs from this run's: {e}") from None
+        weights, ema_weights, origin = src, src, "exported EMA model"
+    else:
+        state = load_checkpoint(path)
+        diffs = config_mismatches(state["config"]["unet"], unet_cfg.to_dict(), prefix="unet.")
+        if diffs:
+            raise ValueError(f"cannot start from {path}: its network differs from this run's:\n  " + "\n  ".join(diffs))
+        weights, ema_weights, origin = state["model"], state["ema"], f"step {int(state['step'])} of its run"
+    for net, sd in ((model, weights), (ema.model, ema_weights)):
         stats = (net.rep_mean.clone(), net.rep_std.clone()) if unet_cfg.rep_standardise else None
         net.load_state_dict(sd)
         if stats is not None:  # this data's statistics, not those the source run was trained on
             net.set_rep_statistics(*stats)
     if log:
-        print(f"warm start from {path} (step {int(state['step'])} of its run)")
+        print(f"warm start from {path} ({origin})")
 
 
 class _IndexSet(torch.utils.data.Dataset):
@@ -88,8 +103,8 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     """Train (or resume) an RCDM in `run_dir`; rank 0 writes checkpoints, metrics and grids.
 
     stop_after: return after this many optimizer steps of this call (for tests).
-    init_from: a checkpoint of another run with the same network: this run starts from its
-    weights and EMA (a warm start, e.g. after one encoder was retrained), with a fresh optimizer,
+    init_from: a checkpoint of another run with the same network, or its exported EMA model
+    (.safetensors): this run starts from its weights and EMA (a warm start, e.g. after one encoder was retrained), with a fresh optimizer,
     step 0 and this data's conditioning statistics. A resume of this run ignores it.
     """
     info = info or DistInfo()
