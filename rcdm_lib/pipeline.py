@@ -291,8 +291,8 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
 
 
 def encoder_groups(profile: dict, n: int = 2, fast_bf16: bool | None = None) -> list[list[str]]:
-    """The profile's encoder methods split into `n` groups of about equal training cost: steps x views,
-    halved for methods trained in bf16 (cpu_bf16) when this CPU has bf16 hardware (`fast_bf16`)."""
+    """The profile's encoder methods split into `n` groups of about equal training cost: steps x batch x
+    views, halved for methods trained in bf16 (cpu_bf16) when this CPU has bf16 hardware (`fast_bf16`)."""
     from rcdm_lib.encoders.training import encoder_train_config
     from rcdm_lib.precision import cpu_has_fast_bf16
 
@@ -301,7 +301,7 @@ def encoder_groups(profile: dict, n: int = 2, fast_bf16: bool | None = None) -> 
     cost = {}
     for m in ecfg.get("methods") or []:
         c = encoder_train_config(profile, m)
-        cost[m] = c.steps * (1 if m == "supervised" else 2) / (2 if c.cpu_bf16 and fast_bf16 else 1)
+        cost[m] = c.steps * c.batch_size * (1 if m == "supervised" else 2) / (2 if c.cpu_bf16 and fast_bf16 else 1)
     groups: list[list[str]] = [[] for _ in range(n)]
     load = [0] * n
     for m in sorted(cost, key=lambda m: -cost[m]):  # longest first, each to the least loaded group

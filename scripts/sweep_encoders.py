@@ -10,8 +10,8 @@ settings for its method (the same keys as `encoders.per_method.<method>` in _con
 Each variant trains in its own process (one CPU thread each, the device from --device) on the
 profile's train split, then its backbone is probed: a linear probe and a k-NN classifier of
 the shape class, fitted on `encoders.probe.train_length` train images and scored on the val
-split (the numbers of scripts/probe_encoders.py). Results are appended to `<out>/results.jsonl`
-as each variant finishes, and a ranked table is printed; the encoder files are kept in <out>.
+split (the numbers of scripts/probe_encoders.py). Each variant logs its loss every 100 steps to
+`<out>/<name>.log`; results are appended to `<out>/results.jsonl` as each variant finishes, and a ranked table is printed; the encoder files are kept in <out>.
 The winner's settings go into `encoders.per_method` of the profile; `scripts/train_encoder.py`
 then retrains it with its provenance in the manifest.
 """
@@ -88,7 +88,13 @@ def _run_variant(args) -> dict:
     cfg = variant_config(profile, variant)
     ds = FactorShapes("train", size, lengths.get("train"), seed)
     images, factors = ds.all_uint8()
-    model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=False)
+    log_path = Path(out) / f"{variant['name']}.log"  # progress of a long variant: tail -f <out>/<name>.log
+
+    def log(line: str) -> None:
+        with open(log_path, "a") as f:
+            f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
+
+    model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=False, log=log)
     save_tiny_encoder(model, Path(out) / f"{variant['name']}.safetensors",
                       extra={"train": hist["config"], "data": ds.spec, "seconds": hist["seconds"]})
     n_probe = int(pcfg.get("train_length", 10000))

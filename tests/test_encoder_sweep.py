@@ -62,6 +62,8 @@ def test_sweep_installs_each_methods_best_variant(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     results = {json.loads(line)["name"]: json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()}
     assert set(results) == {"sim_short", "sim_long", "sup"}
+    log = (out / "sim_long.log").read_text().splitlines()  # progress of each variant, step 0 and the last
+    assert "simclr step 0/30" in log[0] and "simclr step 29/30" in log[-1], log
     best = max(("sim_short", "sim_long"), key=lambda n: results[n]["shape_probe"])
     manifest = json.loads((tmp_path / "enc" / "manifest.json").read_text())
     assert set(manifest) == {"simclr", "supervised"}
@@ -88,6 +90,10 @@ def test_encoder_groups_partition_and_balance():
                          "per_method": {"dino": {"train": {"cpu_bf16": True}}, "dino_noise": {"train": {"cpu_bf16": True}}}}}
     assert sorted(map(sorted, encoder_groups(prof, fast_bf16=True))) == [["barlow", "dino"], ["dino_noise", "simclr"]]
     assert sorted(map(sorted, encoder_groups(prof, fast_bf16=False))) == [["barlow", "dino", "simclr"], ["dino_noise"]]
+    # the cost counts images: 4200 steps of 64 cost less than 1400 of 256 (x2 views each)
+    prof = {"encoders": {"methods": ["simclr", "barlow", "dino"], "steps": {"simclr": 1400, "barlow": 1400, "dino": 4200},
+                         "per_method": {"dino": {"train": {"batch_size": 64}}}}}
+    assert sorted(map(sorted, encoder_groups(prof, fast_bf16=False))) == [["barlow"], ["dino", "simclr"]]
 
 
 @pytest.mark.parametrize("path", sorted((REPO_ROOT / "scripts" / "sweeps").glob("*.yaml")), ids=lambda p: p.name)
