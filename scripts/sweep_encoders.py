@@ -11,7 +11,8 @@ Each variant trains in its own process (one CPU thread each, the device from --d
 profile's train split, then its backbone is probed: a linear probe and a k-NN classifier of
 the shape class, fitted on `encoders.probe.train_length` train images and scored on the val
 split (the numbers of scripts/probe_encoders.py). Each variant logs its loss every 100 steps to
-`<out>/<name>.log`; results are appended to `<out>/results.jsonl` as each variant finishes, and a ranked table is printed; the encoder files are kept in <out>.
+`<out>/<name>.log`; results are appended to `<out>/results.jsonl` as each variant finishes, and
+a ranked table is printed; the encoder files are kept in <out>.
 The winner's settings go into `encoders.per_method` of the profile; `scripts/train_encoder.py`
 then retrains it with its provenance in the manifest.
 """

@@ -46,10 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", default="tiny", help="run profile from _config.yml: smoke, tiny, imagenet128")
     p.add_argument("--out", help="run folder for checkpoints, metrics and grids (default: rcdm.out of the profile)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
-    p.add_argument("--init-from", help="a new run from another run's checkpoint or exported .safetensors model (same network): its weights "
-                                       "and EMA, "
-                                       "a fresh optimizer, step 0, this run's conditioning statistics (e.g. after an "
-                                       "encoder was retrained)")
+    p.add_argument("--init-from", help="a new run from another run's checkpoint or exported .safetensors model (same "
+                                       "network): its weights and EMA, a fresh optimizer, step 0, this run's "
+                                       "conditioning statistics (e.g. after an encoder was retrained)")
     p.add_argument("--device", help="cpu, cuda or auto (default: the profile's device)")
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
     g = p.add_argument_group("conditioning (imagenet128: one model per representation, as in the paper)")

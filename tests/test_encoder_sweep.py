@@ -87,11 +87,13 @@ def test_encoder_groups_partition_and_balance():
     # bf16 methods cost half on a CPU with bf16 hardware (2x measured), full elsewhere
     prof = {"encoders": {"methods": ["dino", "dino_noise", "barlow", "simclr"],
                          "steps": {"dino": 8400, "dino_noise": 11200, "barlow": 2100, "simclr": 1400},
-                         "per_method": {"dino": {"train": {"cpu_bf16": True}}, "dino_noise": {"train": {"cpu_bf16": True}}}}}
+                         "per_method": {"dino": {"train": {"cpu_bf16": True}},
+                                        "dino_noise": {"train": {"cpu_bf16": True}}}}}
     assert sorted(map(sorted, encoder_groups(prof, fast_bf16=True))) == [["barlow", "dino"], ["dino_noise", "simclr"]]
     assert sorted(map(sorted, encoder_groups(prof, fast_bf16=False))) == [["barlow", "dino", "simclr"], ["dino_noise"]]
     # the cost counts images: 4200 steps of 64 cost less than 1400 of 256 (x2 views each)
-    prof = {"encoders": {"methods": ["simclr", "barlow", "dino"], "steps": {"simclr": 1400, "barlow": 1400, "dino": 4200},
+    prof = {"encoders": {"methods": ["simclr", "barlow", "dino"],
+                         "steps": {"simclr": 1400, "barlow": 1400, "dino": 4200},
                          "per_method": {"dino": {"train": {"batch_size": 64}}}}}
     assert sorted(map(sorted, encoder_groups(prof, fast_bf16=False))) == [["barlow"], ["dino", "simclr"]]
 

@@ -69,10 +69,8 @@ def _warm_start(path, unet_cfg: UNetConfig, model: UNet, ema: EMA, log: bool) ->
     if path.suffix == ".safetensors":
         from rcdm_lib.unet import load_unet
 
-        try:
-            src = load_unet(path, expect_config=unet_cfg).state_dict()
-        except ValueError as e:
-            raise ValueError(f"cannot start from {path}: its network differs from this run's: {e}") from None
+        # its ValueError names the file and what differs (another network, or not one of our UNet files)
+        src = load_unet(path, expect_config=unet_cfg).state_dict()
         weights, ema_weights, origin = src, src, "exported EMA model"
     else:
         state = load_checkpoint(path)
@@ -104,8 +102,9 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
 
     stop_after: return after this many optimizer steps of this call (for tests).
     init_from: a checkpoint of another run with the same network, or its exported EMA model
-    (.safetensors): this run starts from its weights and EMA (a warm start, e.g. after one encoder was retrained), with a fresh optimizer,
-    step 0 and this data's conditioning statistics. A resume of this run ignores it.
+    (.safetensors): this run starts from its weights and EMA (a warm start, e.g. after one
+    encoder was retrained), with a fresh optimizer, step 0 and this data's conditioning
+    statistics. A resume of this run ignores it.
     """
     info = info or DistInfo()
     device = info.device
