@@ -42,7 +42,16 @@ fi
 LEFT=$(( BUDGET - 25 - ($(date +%s) - T0) ))
 timeout $LEFT $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 8 --no-progress ${RCDM_OPTS:-} \
   >"$LOGS/rcdm.log" 2>&1
-stamp "rcdm rc=$? (limit ${LEFT} s)"
+RC=$?
+stamp "rcdm rc=$RC (limit ${LEFT} s)"
+if [ $RC -ne 0 ] && [ $RC -ne 124 ] && ! ls runs/$PROFILE/rcdm/ckpt_*.pt >/dev/null 2>&1 && [ -n "${RCDM_OPTS:-}" ]; then
+  # a first start that failed before its first checkpoint (e.g. a compile or capture error): once more without
+  rm -rf runs/$PROFILE/rcdm
+  LEFT=$(( BUDGET - 25 - ($(date +%s) - T0) ))
+  timeout $LEFT $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 8 --no-progress \
+    --no-cuda-graph --no-compile >>"$LOGS/rcdm.log" 2>&1
+  stamp "rcdm without RCDM_OPTS rc=$? (limit ${LEFT} s)"
+fi
 cp runs/$PROFILE/rcdm/metrics.jsonl "$LOGS/rcdm_metrics.jsonl" 2>/dev/null
 wait
 stamp "all done"

@@ -38,6 +38,7 @@ TRAIN_FLAGS = {  # option -> TrainConfig field
     "grad_clip": "grad_clip", "p_null": "p_null",
     "seed": "seed", "log_every": "log_every", "ckpt_every": "ckpt_every", "keep_last": "keep_last",
     "sample_every": "sample_every", "bf16": "bf16", "cpu_bf16": "cpu_bf16", "compile": "compile",
+    "cuda_graph": "cuda_graph",
 }
 
 
@@ -73,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "fp32 on other CPUs whatever this says")
     g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                    help="torch.compile the network for the training step (a run may change it on --resume)")
+    g.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=None,
+                   help="capture the whole training step (network, loss, AdamW, EMA) as one CUDA graph and replay it: "
+                        "for small models whose GPU step is bound by kernel launches (the tiny profile); one process, "
+                        "grad_accum 1; a run may change it on --resume")
     g = p.add_argument_group("bookkeeping")
     g.add_argument("--log-every", type=int, help="steps between metrics lines")
     g.add_argument("--ckpt-every", type=int, help="steps between checkpoints")
@@ -112,7 +117,7 @@ def main(argv=None) -> int:
         data = folder_source(profile, args.encoder, args.layer, args.data, info.device)
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_dim": data.rep_dim})
     else:
-        data = tiny_slot_source(profile, device="cpu")
+        data = tiny_slot_source(profile, device=info.device)  # the encoders run where the model trains
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_slots": data.layout.slots})
     out = Path(args.out or r.get("out") or f"runs/{profile['profile']}/rcdm")
     if info.is_main:

@@ -44,6 +44,7 @@ class TrainConfig:
     cpu_bf16: bool = False          # bf16 autocast on a CPU too, where it has AMX/AVX512-BF16 (rcdm_lib.precision);
                                     # off: CPU trains in fp32 (and always on CPUs without bf16 hardware)
     compile: bool = False           # torch.compile the network for the training step (checkpoints hold the plain module)
+    cuda_graph: bool = False        # capture the whole step (network, loss, AdamW, EMA) as one CUDA graph; one process
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -58,6 +59,6 @@ class TrainConfig:
 
 
 # Changing these does not change what is being trained, so a resume may override them. bf16,
-# cpu_bf16 and compile are the arithmetic of one machine: a run started on a GPU can finish on a CPU.
+# cpu_bf16, compile and cuda_graph are the arithmetic of one machine: a run started on a GPU can finish on a CPU.
 RUN_ONLY_FIELDS = {"steps", "log_every", "ckpt_every", "keep_last", "sample_every", "sample_steps", "bf16", "cpu_bf16",
-                   "compile"}
+                   "compile", "cuda_graph"}

@@ -124,9 +124,12 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
             raise ValueError("rep_standardise=True needs a data source with cached features (rep_statistics), "
                              f"got {type(data).__name__}")
         model.set_rep_statistics(*(s.to(device) for s in data.rep_statistics()))
-    # fused AdamW on CUDA: one kernel for all parameters (the tiny UNet's GPU step is launch-bound)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                            fused=True if device.type == "cuda" else None)
+    graphed = cfg.cuda_graph
+    if graphed and (info.enabled or cfg.grad_accum != 1):
+        raise ValueError(f"cuda_graph needs one process and grad_accum 1 (got {info.world_size} processes, "
+                         f"grad_accum {cfg.grad_accum}); run without --cuda-graph")
+    opt = _make_optimizer(model, cfg, device, graphed)
+    opt_options = _optimizer_options(opt)
     ema = EMA(model, cfg.ema_rate)
     step, prior_seconds = 0, 0.0
     last_ckpt = latest_checkpoint(run_dir) if resume else None
@@ -139,6 +142,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
+        _restore_optimizer_options(opt, opt_options, device)  # the checkpoint may come from another mode
         torch.set_rng_state(state["rng"]["torch"].cpu())  # map_location may have moved it
         step = int(state["step"])
         prior_seconds = float(state.get("train_seconds", 0.0))
@@ -172,6 +176,9 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     t_start, steps_this_call, window = time.time(), 0, []
     micro = cfg.batch_size // cfg.grad_accum
     T = diffusion.num_timesteps
+    step_graph = _StepGraph(ddp_model, model, ema, opt, diffusion, cfg.grad_clip, autocast) if graphed else None
+    if graphed and info.is_main and device.type != "cuda":
+        print(f"cuda_graph on {device.type}: the same static-buffer step, run without a graph (CUDA graphs need CUDA)")
     try:
         while step < cfg.steps:
             if stop_after is not None and steps_this_call >= stop_after:
@@ -189,32 +196,37 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
             x0, t, noise = _to_device(x0, device), _to_device(t, device), _to_device(noise, device)
             kwargs = {kk: _to_device(v, device) for kk, v in kwargs.items()}
 
-            per_example = {}
-            for m in range(cfg.grad_accum):
-                sl = slice(m * micro, (m + 1) * micro)
-                last_micro = m == cfg.grad_accum - 1
-                sync = ddp_model.no_sync() if (info.enabled and not last_micro) else contextlib.nullcontext()
-                with sync, torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
-                    losses = diffusion.training_losses(ddp_model, x0[sl], t[sl],
-                                                       model_kwargs={kk: v[sl] for kk, v in kwargs.items()},
-                                                       noise=noise[sl])
-                    (losses["loss"].float().mean() / cfg.grad_accum).backward()
-                for kk, v in losses.items():
-                    per_example.setdefault(kk, []).append(v.detach().float())
-            per_example = {kk: torch.cat(v) for kk, v in per_example.items()}
-            loss = all_reduce_mean(per_example["loss"].mean(), info)
+            lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+            if step_graph is not None:
+                _set_lr(opt, lr)
+                per_example, grad_norm = step_graph.step(x0, t, noise, kwargs)  # the optimizer and EMA steps too
+                loss = per_example["loss"].mean()
+            else:
+                per_example = {}
+                for m in range(cfg.grad_accum):
+                    sl = slice(m * micro, (m + 1) * micro)
+                    last_micro = m == cfg.grad_accum - 1
+                    sync = ddp_model.no_sync() if (info.enabled and not last_micro) else contextlib.nullcontext()
+                    with sync, torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=autocast):
+                        losses = diffusion.training_losses(ddp_model, x0[sl], t[sl],
+                                                           model_kwargs={kk: v[sl] for kk, v in kwargs.items()},
+                                                           noise=noise[sl])
+                        (losses["loss"].float().mean() / cfg.grad_accum).backward()
+                    for kk, v in losses.items():
+                        per_example.setdefault(kk, []).append(v.detach().float())
+                per_example = {kk: torch.cat(v) for kk, v in per_example.items()}
+                loss = all_reduce_mean(per_example["loss"].mean(), info)
+                _set_lr(opt, lr)
+                grad_norm = None
+                if cfg.grad_clip:
+                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)  # read when logged
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                ema.update(model)
             # the first non-finite loss, recorded on the device: reading it every step would make the host
             # wait for the GPU each step; it is read before anything is logged, saved or returned (_check_finite)
             newly_bad = (bad[0] < 0) & ~torch.isfinite(loss)
             bad = torch.where(newly_bad, torch.stack([bad.new_full((), float(step)), loss.detach().float()]), bad)
-            for group in opt.param_groups:
-                group["lr"] = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
-            grad_norm = None
-            if cfg.grad_clip:
-                grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)  # read when logged
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            ema.update(model)
             step += 1
             steps_this_call += 1
             window.append((time.time() - t0, cfg.batch_size * info.world_size))
@@ -225,7 +237,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
                     or (cfg.sample_every and step % cfg.sample_every == 0)):
                 _check_finite(bad, run_dir)  # before any metrics, preview or checkpoint of this step
             if step % cfg.log_every == 0 or step == cfg.steps:
-                rec = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"], "img_per_s": img_s,
+                rec = {"step": step, "loss": loss.item(), "lr": float(opt.param_groups[0]["lr"]), "img_per_s": img_s,
                        "epoch": epoch}
                 if device.type == "cuda":
                     rec["cuda_peak_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
@@ -265,6 +277,113 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
         save_unet(run_dir / "ema.safetensors", ema.model, extra={"step": step, "train_config": full_cfg})
     return TrainResult(step=step, run_dir=run_dir, model=model, ema=ema.model, last_checkpoint=last_ckpt,
                        seconds=prior_seconds + time.time() - t_start)
+
+
+def _make_optimizer(model: UNet, cfg: TrainConfig, device: torch.device, graphed: bool) -> torch.optim.AdamW:
+    """AdamW without weight decay by default. On CUDA: fused (one kernel for all parameters: the tiny UNet's
+    GPU step is launch-bound), or for a CUDA graph capturable with the learning rate a device tensor."""
+    if graphed and device.type == "cuda":
+        return torch.optim.AdamW(model.parameters(), lr=torch.tensor(cfg.lr, device=device),
+                                 weight_decay=cfg.weight_decay, capturable=True, foreach=True)
+    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
+                             fused=True if device.type == "cuda" else None)
+
+
+_MODE_OPTIONS = ("capturable", "foreach", "fused")
+
+
+def _optimizer_options(opt: torch.optim.Optimizer) -> dict:
+    """How the optimizer runs (not what it has learned): restored after loading a checkpoint of another mode."""
+    group = opt.param_groups[0]
+    return {"lr_tensor": torch.is_tensor(group["lr"]), **{k: group.get(k) for k in _MODE_OPTIONS}}
+
+
+def _restore_optimizer_options(opt: torch.optim.Optimizer, options: dict, device: torch.device) -> None:
+    """After load_state_dict: this run's mode (a checkpoint written by a fused, capturable or CPU run carries
+    its own flags), the learning rate as a device tensor or a float, and AdamW's step counters where that
+    mode keeps them (on the device for fused and capturable, on the CPU otherwise)."""
+    on_device = bool(options["capturable"] or options["fused"])
+    for group in opt.param_groups:
+        for k in _MODE_OPTIONS:
+            group[k] = options[k]
+        lr = float(group["lr"])
+        group["lr"] = torch.tensor(lr, device=device) if options["lr_tensor"] else lr
+    for state in opt.state.values():
+        if "step" in state:
+            state["step"] = state["step"].detach().to(device if on_device else "cpu", torch.float32)
+
+
+def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for group in opt.param_groups:
+        if torch.is_tensor(group["lr"]):
+            group["lr"].fill_(lr)  # a graph reads it from the device
+        else:
+            group["lr"] = lr
+
+
+class _StepGraph:
+    """One training step (forward, hybrid loss, backward, clipping, AdamW, EMA) on static input buffers,
+    captured as one CUDA graph and replayed: the tiny UNet's step is a few thousand small kernels, and
+    launching them one by one from Python bounds it far below what the GPU can do.
+
+    The first WARMUP steps run eagerly on a side stream (they are real steps: they create the optimizer
+    state and the diffusion's device tables, and let cuDNN choose its algorithms); the graph is captured
+    at the next step and replayed from then on. On a CPU the same static-buffer step runs without a graph,
+    which is how the tests check that it computes the same step as the eager loop.
+    """
+
+    WARMUP = 3
+
+    def __init__(self, net, model: UNet, ema: EMA, opt, diffusion, grad_clip: float | None, autocast: bool):
+        self.net, self.model, self.ema, self.opt, self.diffusion = net, model, ema, opt, diffusion
+        self.grad_clip, self.autocast = grad_clip, autocast
+        self.inputs: tuple | None = None
+        self.graph, self.outputs, self.eager_steps = None, None, 0
+
+    def _body(self):
+        x0, t, noise, kwargs = self.inputs
+        device = x0.device
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            losses = self.diffusion.training_losses(self.net, x0, t, model_kwargs=kwargs, noise=noise)
+            losses["loss"].float().mean().backward()
+        grad_norm = None
+        if self.grad_clip:
+            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+        self.opt.step()
+        self.ema.update(self.model)
+        return {k: v.detach().float() for k, v in losses.items()}, grad_norm
+
+    def step(self, x0, t, noise, kwargs):
+        """One optimizer step on this batch ([B, C, H, W], [B], [B, C, H, W], {"rep": [B, D]});
+        returns (per-example losses {name: [B]}, gradient norm or None), valid until the next step."""
+        if self.inputs is None:
+            self.inputs = (x0.clone(), t.clone(), noise.clone(), {k: v.clone() for k, v in kwargs.items()})
+        else:
+            s_x0, s_t, s_noise, s_kwargs = self.inputs
+            if s_x0.shape != x0.shape:
+                raise ValueError(f"a captured step needs batches of {list(s_x0.shape)}, got {list(x0.shape)}")
+            for static, new in zip((s_x0, s_t, s_noise, *s_kwargs.values()), (x0, t, noise, *kwargs.values())):
+                static.copy_(new, non_blocking=True)
+        device = x0.device
+        if device.type != "cuda":
+            self.opt.zero_grad(set_to_none=True)
+            return self._body()
+        if self.eager_steps < self.WARMUP:
+            self.eager_steps += 1
+            side = torch.cuda.Stream(device)
+            side.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(side):
+                self.opt.zero_grad(set_to_none=True)
+                out = self._body()
+            torch.cuda.current_stream(device).wait_stream(side)
+            return out
+        if self.graph is None:
+            self.opt.zero_grad(set_to_none=True)  # the graph's backward then writes fresh gradients each replay
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.outputs = self._body()
+        self.graph.replay()
+        return self.outputs
 
 
 def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
