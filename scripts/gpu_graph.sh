@@ -31,9 +31,12 @@ stamp start
 # 2. from scratch in a copy of the tree (its own artifacts, feature cache and runs), alone on the GPU: its time
 SCRATCH=/tmp/rcdm_scratch; rm -rf "$SCRATCH"; mkdir -p "$SCRATCH"
 tar cf - --exclude=./.git --exclude=./runs --exclude=./.cache --exclude=./book/_build . | tar xf - -C "$SCRATCH"
-( cd "$SCRATCH" && OUT=/tmp/rcdm_scratch_out BUDGET=$(( $(left) - ${FT_MIN:-150} )) \
-    RCDM_OPTS="--cuda-graph --log-every 100" PYTHONPATH="$SCRATCH" bash scripts/gpu_tiny.sh >"$LOGS/scratch.log" 2>&1 )
-stamp "from scratch done"
+# gpu_tiny.sh bounds only its RCDM stage by BUDGET; `timeout` (which signals its whole process group) bounds the
+# encoders too (on 2026-11-27 they alone outlasted the budget and the call ended before anything was packed)
+SCRATCH_BUDGET=$(( $(left) - ${FT_MIN:-150} ))
+( cd "$SCRATCH" && OUT=/tmp/rcdm_scratch_out BUDGET=$SCRATCH_BUDGET RCDM_OPTS="--cuda-graph --log-every 100" \
+    PYTHONPATH="$SCRATCH" timeout $(( SCRATCH_BUDGET + 10 )) bash scripts/gpu_tiny.sh >"$LOGS/scratch.log" 2>&1
+  stamp "from scratch rc=$?" )
 
 # 3. the shipped RCDM, further, in the time left (at least FT_MIN s, default 150, were kept for it)
 RUN=runs/$PROFILE/gpu_ft; rm -rf "$RUN"

@@ -82,3 +82,34 @@ def test_augment_is_seeded_and_keeps_shape():
     assert not torch.equal(a, aug(x, torch.Generator().manual_seed(1)))
     ident = SSLAugment(dict(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), flip_p=0.0, jitter_p=0.0, gray_p=0.0))
     torch.testing.assert_close(ident(x), x, atol=1e-5, rtol=0)  # the identity crop is exact
+
+
+def test_blur_with_a_host_bound_on_sigma_matches_the_batch_maximum():
+    """gaussian_blur(sigma_max=): the GPU path's kernel size from a host bound instead of reading sigma.max()
+    from the device. At the batch's own maximum it is the same blur; at a looser bound the wider kernel only
+    adds tails beyond 2 sigma."""
+    from rcdm_lib.data.augment import gaussian_blur
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(4, 3, 16, 16, generator=g)
+    sigma = torch.tensor([0.3, 0.8, 1.2, 0.5])
+    ref = gaussian_blur(x, sigma)
+    torch.testing.assert_close(gaussian_blur(x, sigma, sigma_max=1.2), ref, rtol=0, atol=0)
+    loose = gaussian_blur(x, sigma, sigma_max=2.0)
+    assert not torch.equal(loose, ref)
+    torch.testing.assert_close(loose, ref, rtol=0, atol=0.03)
+    # a real blur: each image's pixel variance goes down
+    assert (ref.var(dim=(1, 2, 3)) < x.var(dim=(1, 2, 3))).all()
+
+
+def test_hue_jitter_keeps_an_image_at_zero_hue_shift():
+    """color_jitter with every factor at 1 and no hue range leaves images as they are; with a hue range the
+    YIQ rotation (matrices built and inverted on the host) keeps the luma Y of every pixel."""
+    from rcdm_lib.data.augment import _gray, color_jitter
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(3, 3, 8, 8, generator=g)
+    torch.testing.assert_close(color_jitter(x, 0.0, 0.0, 0.0, 0.0, g), x)
+    y = color_jitter(x * 0.5 + 0.25, 0.0, 0.0, 0.0, 0.2, g)  # mid-range: the clamp to [0, 1] does not bite
+    assert not torch.allclose(y, x * 0.5 + 0.25)
+    torch.testing.assert_close(_gray(y), _gray(x * 0.5 + 0.25), rtol=0, atol=1e-5)

@@ -92,20 +92,32 @@ def color_jitter(x01, brightness, contrast, saturation, hue, generator=None):
     if hue > 0:
         ang = _u(n, -hue, hue, generator, dev) * 2 * math.pi
         yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                           device=dev, dtype=x01.dtype)
+                           dtype=x01.dtype)  # built and inverted on the host: on a GPU both would wait for it
+        yiq, yiq_inv = _host_constant(yiq, dev), _host_constant(torch.linalg.inv(yiq), dev)
         q = torch.einsum("ij,njhw->nihw", yiq, x01)
         c, s = torch.cos(ang).view(n, 1, 1), torch.sin(ang).view(n, 1, 1)
         i2 = c * q[:, 1] - s * q[:, 2]
         q2 = s * q[:, 1] + c * q[:, 2]
         q = torch.stack([q[:, 0], i2, q2], 1)
-        x01 = torch.einsum("ij,njhw->nihw", torch.linalg.inv(yiq), q)
+        x01 = torch.einsum("ij,njhw->nihw", yiq_inv, q)
     return x01.clamp(0, 1)
 
 
-def gaussian_blur(x, sigma):
-    """Blur each image with its own sigma (pixels): separable grouped convolution."""
+def _host_constant(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A small host tensor on `device`; onto a GPU through pinned memory, so the host does not wait for it."""
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def gaussian_blur(x, sigma, sigma_max: float | None = None):
+    """Blur each image with its own sigma (pixels): separable grouped convolution.
+
+    The kernel spans +-2 sigma of the batch's largest sigma, or of `sigma_max` when given (a bound known on
+    the host: reading the batch's maximum from a GPU would make the host wait for it every call).
+    """
     n, c, h, w = x.shape
-    k = 2 * int(math.ceil(2 * float(sigma.max()))) + 1
+    k = 2 * int(math.ceil(2 * (float(sigma.max()) if sigma_max is None else sigma_max))) + 1
     k = min(k, 2 * (min(h, w) // 2) - 1)
     t = torch.arange(k, device=x.device, dtype=x.dtype) - k // 2
     ker = torch.exp(-0.5 * (t[None] / sigma[:, None]) ** 2)
@@ -139,7 +151,8 @@ class SSLAugment:
             scale = x.shape[-1] / 32
             sigma = _u(n, cfg.blur_sigma[0] * scale, cfg.blur_sigma[1] * scale, g, dev)
             sel = _coin(n, cfg.blur_p, g, dev).view(n, 1, 1, 1)
-            x01 = torch.where(sel, gaussian_blur(x01, sigma), x01)
+            bound = cfg.blur_sigma[1] * scale if dev.type == "cuda" else None  # CPU: the batch's own maximum
+            x01 = torch.where(sel, gaussian_blur(x01, sigma, sigma_max=bound), x01)
         if cfg.solarize_p > 0:
             sel = _coin(n, cfg.solarize_p, g, dev).view(n, 1, 1, 1)
             x01 = torch.where(sel & (x01 >= 0.5), 1 - x01, x01)

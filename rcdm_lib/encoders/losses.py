@@ -90,7 +90,10 @@ class DINOLoss(nn.Module):
 @torch.no_grad()
 def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
     """teacher <- momentum * teacher + (1 - momentum) * student (parameters; buffers copied)."""
-    for pt, ps in zip(teacher.parameters(), student.parameters()):
-        pt.mul_(momentum).add_(ps.detach(), alpha=1 - momentum)
+    t_params = list(teacher.parameters())
+    s_params = [p.detach() for p in student.parameters()]
+    # multi-tensor kernels: the same two operations per parameter, a few launches in all on a GPU
+    torch._foreach_mul_(t_params, momentum)
+    torch._foreach_add_(t_params, s_params, alpha=1 - momentum)
     for bt, bs in zip(teacher.buffers(), student.buffers()):
         bt.copy_(bs)

@@ -158,12 +158,18 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
 
         bar = tqdm(it, desc=f"train {cfg.method}", mininterval=5.0)
         it = bar
+    on_gpu = torch.device(device).type == "cuda"
+    if on_gpu:  # the split on the GPU once (uint8): a copy per step from pageable memory makes the host wait
+        images = images.to(device)
+        labels = labels.to(device) if labels is not None else None
     t0 = time.time()
     model.train()
     for step in it:
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg)
-        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)  # drawn on the host, as on a CPU
+        if on_gpu:
+            idx = idx.pin_memory().to(device, non_blocking=True)
         x = (images[idx].float() / 127.5 - 1).to(device)
         if cfg.method == "supervised":
             with amp:
