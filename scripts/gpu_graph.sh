@@ -18,12 +18,7 @@ PROFILE=${PROFILE:-tiny} DEVICE=${DEVICE:-cuda}
 # lr 1e-4: at the profile's 5e-4 the 30000-step model no longer improved; at 1e-4 every slot did (2026-11-27)
 FT_OPTS=${FT_OPTS:-"--init-from artifacts/$PROFILE/rcdm/rcdm_slots.safetensors --seed 6 --lr 1e-4 --cuda-graph"}
 LOGS=$PWD/runs/$PROFILE/gpu_graph; rm -rf "$LOGS"; mkdir -p "$LOGS"
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
-T0=$(date +%s)
-stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOGS/stages.txt"; }
-left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$LOGS/gpu.txt"
-$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$LOGS/gpu.txt"
+source "$(dirname "$0")/gpu_common.sh"
 stamp start
 
 ( timeout 240 $PY -m pytest -q tests/test_training.py -k cuda -p no:cacheprovider >"$LOGS/pytest_cuda.log" 2>&1

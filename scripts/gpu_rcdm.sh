@@ -19,12 +19,7 @@ PROFILE=${PROFILE:-tiny} DEVICE=${DEVICE:-cuda}
 RCDM_VARIANTS=${RCDM_VARIANTS:-"b64c:--compile;b64:--no-compile"}
 SWEEP=${SWEEP-scripts/sweeps/tiny_dino.yaml} SWEEP_WORKERS=${SWEEP_WORKERS:-6}
 LOGS=runs/$PROFILE/gpu_rcdm; rm -rf "$LOGS"; mkdir -p "$LOGS"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-T0=$(date +%s)
-stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOGS/stages.txt"; }
-left() { echo $(( BUDGET - ($(date +%s) - T0) )); }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$LOGS/gpu.txt"
-$PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda)" | tee -a "$LOGS/gpu.txt"
+source "$(dirname "$0")/gpu_common.sh"
 stamp start
 # the feature cache of every slot, computed once with all CPU threads (train.py then runs on 2 threads per variant)
 $PY -c "from rcdm_lib.config import load_profile; from rcdm_lib.training.sources import tiny_slot_source

@@ -16,10 +16,7 @@ PY=${PY:-python3}
 BUDGET=${BUDGET:-560}
 PROFILE=${PROFILE:-tiny} DEVICE=${DEVICE:-cuda} VARIANTS=${VARIANTS:-scripts/sweeps/tiny_encoders.yaml}
 LOGS=runs/$PROFILE/gpu_logs; rm -rf "$LOGS"; mkdir -p "$LOGS"
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
-T0=$(date +%s)
-stamp() { echo "[$(( $(date +%s) - T0 )) s] $*" | tee -a "$LOGS/stages.txt"; }
-nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$LOGS/gpu.txt"
+source "$(dirname "$0")/gpu_common.sh"
 stamp start
 ( $PY scripts/train_superres.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$LOGS/superres.log" 2>&1
   stamp "superres rc=$?" ) &

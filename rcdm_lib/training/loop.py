@@ -215,12 +215,8 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
                 per_example = {kk: torch.cat(v) for kk, v in per_example.items()}
                 loss = all_reduce_mean(per_example["loss"].mean(), info)
                 _set_lr(opt, lr)
-                grad_norm = None
-                if cfg.grad_clip:
-                    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)  # read when logged
-                opt.step()
+                grad_norm = _apply_gradients(model, opt, ema, cfg.grad_clip)  # read when logged
                 opt.zero_grad(set_to_none=True)
-                ema.update(model)
             # the first non-finite loss, recorded on the device: reading it every step would make the host
             # wait for the GPU each step; it is read before anything is logged, saved or returned (_check_finite)
             newly_bad = (bad[0] < 0) & ~torch.isfinite(loss)
@@ -311,6 +307,15 @@ def _restore_optimizer_options(opt: torch.optim.Optimizer, options: dict, device
             state["step"] = state["step"].detach().to(device if on_device else "cpu", torch.float32)
 
 
+def _apply_gradients(model: UNet, opt: torch.optim.Optimizer, ema: EMA, grad_clip: float | None):
+    """Clip the gradients (if grad_clip), take the optimizer step and update the EMA; the gradient norm
+    before clipping (a device tensor) or None. The eager loop and the CUDA graph share it."""
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip) if grad_clip else None
+    opt.step()
+    ema.update(model)
+    return grad_norm
+
+
 def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     for group in opt.param_groups:
         if torch.is_tensor(group["lr"]):
@@ -344,11 +349,7 @@ class _StepGraph:
         with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.autocast):
             losses = self.diffusion.training_losses(self.net, x0, t, model_kwargs=kwargs, noise=noise)
             losses["loss"].float().mean().backward()
-        grad_norm = None
-        if self.grad_clip:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-        self.opt.step()
-        self.ema.update(self.model)
+        grad_norm = _apply_gradients(self.model, self.opt, self.ema, self.grad_clip)
         return {k: v.detach().float() for k, v in losses.items()}, grad_norm
 
     def step(self, x0, t, noise, kwargs):
