@@ -95,7 +95,9 @@ def _run_variant(args) -> dict:
         with open(log_path, "a") as f:
             f.write(f"{time.strftime('%H:%M:%S')} {line}\n")
 
-    model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=False, log=log)
+    # on a GPU the step is one CUDA graph (launch-bound otherwise); ignored on a CPU
+    model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=False, log=log,
+                                     cuda_graph=True)
     save_tiny_encoder(model, Path(out) / f"{variant['name']}.safetensors",
                       extra={"train": hist["config"], "data": ds.spec, "seconds": hist["seconds"]})
     n_probe = int(pcfg.get("train_length", 10000))

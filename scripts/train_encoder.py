@@ -30,6 +30,9 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the 2-core budget runs two at once)")
     p.add_argument("--out-dir", help="default: encoders.dir of the profile")
     p.add_argument("--device", default=None)
+    p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
+                   help="on a GPU, capture the whole training step once as a CUDA graph and replay it (default on; "
+                        "the tiny encoders' step is launch-bound there); ignored on a CPU")
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -54,11 +57,12 @@ def main(argv=None) -> int:
     for method in methods:
         cfg = encoder_train_config(prof, method, {"steps": args.steps} if args.steps else None)
         model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=sys.stderr.isatty(),
-                                         log=lambda s: print(s, flush=True))
+                                         log=lambda s: print(s, flush=True), cuda_graph=args.cuda_graph)
         path = save_tiny_encoder(model, out_dir / f"{method}.safetensors",
                                  extra={"train": hist["config"], "data": ds.spec, "seconds": hist["seconds"]})
         entry = record_artifact(path, command=command, device=device, train_seconds=hist["seconds"], steps=cfg.steps,
-                                data=ds.spec, final_loss=hist["loss"][-1])
+                                data=ds.spec, final_loss=hist["loss"][-1],
+                                **({"cuda_graph": True} if hist["cuda_graph"] else {}))
         print(f"saved {path} ({entry['bytes'] / 1e6:.2f} MB) after {hist['seconds']:.0f}s", flush=True)
     return 0
 

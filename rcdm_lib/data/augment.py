@@ -80,8 +80,18 @@ def _gray(x01):
     return (0.299 * x01[:, 0:1] + 0.587 * x01[:, 1:2] + 0.114 * x01[:, 2:3])
 
 
-def color_jitter(x01, brightness, contrast, saturation, hue, generator=None):
-    """Colour jitter on images in [0, 1]; hue rotates chroma in YIQ space (cheap, batched)."""
+def _yiq_matrices(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """RGB -> YIQ and its inverse on `device`; built and inverted on the host (on a GPU both would make the
+    host wait)."""
+    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=dtype)
+    return _host_constant(yiq, device), _host_constant(torch.linalg.inv(yiq), device)
+
+
+def color_jitter(x01, brightness, contrast, saturation, hue, generator=None, yiq=None):
+    """Colour jitter on images in [0, 1]; hue rotates chroma in YIQ space (cheap, batched).
+
+    `yiq`: the (matrix, inverse) pair already on x01's device (SSLAugment keeps them: a CUDA graph cannot
+    capture their copy from the host); built here when None."""
     n, dev = x01.shape[0], x01.device
     v = lambda a: _u(n, max(0.0, 1 - a), 1 + a, generator, dev).view(n, 1, 1, 1)  # noqa: E731
     x01 = x01 * v(brightness)
@@ -91,9 +101,7 @@ def color_jitter(x01, brightness, contrast, saturation, hue, generator=None):
     x01 = (x01 - g) * v(saturation) + g
     if hue > 0:
         ang = _u(n, -hue, hue, generator, dev) * 2 * math.pi
-        yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]],
-                           dtype=x01.dtype)  # built and inverted on the host: on a GPU both would wait for it
-        yiq, yiq_inv = _host_constant(yiq, dev), _host_constant(torch.linalg.inv(yiq), dev)
+        yiq, yiq_inv = yiq if yiq is not None else _yiq_matrices(dev, x01.dtype)
         q = torch.einsum("ij,njhw->nihw", yiq, x01)
         c, s = torch.cos(ang).view(n, 1, 1), torch.sin(ang).view(n, 1, 1)
         i2 = c * q[:, 1] - s * q[:, 2]
@@ -133,6 +141,13 @@ class SSLAugment:
 
     def __init__(self, config: AugmentConfig | dict | None = None):
         self.config = config if isinstance(config, AugmentConfig) else AugmentConfig.from_dict(config)
+        self._yiq: dict = {}  # (device, dtype) -> the colour jitter's YIQ matrices there
+
+    def _yiq_on(self, device: torch.device, dtype: torch.dtype):
+        key = (device, dtype)
+        if key not in self._yiq:
+            self._yiq[key] = _yiq_matrices(device, dtype)
+        return self._yiq[key]
 
     @torch.no_grad()
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -142,7 +157,8 @@ class SSLAugment:
         x01 = (x + 1) / 2
         if cfg.jitter_p > 0:
             sel = _coin(n, cfg.jitter_p, g, dev).view(n, 1, 1, 1)
-            j = color_jitter(x01, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, g)
+            j = color_jitter(x01, cfg.brightness, cfg.contrast, cfg.saturation, cfg.hue, g,
+                             yiq=self._yiq_on(dev, x01.dtype) if cfg.hue > 0 else None)
             x01 = torch.where(sel, j, x01)
         if cfg.gray_p > 0:
             sel = _coin(n, cfg.gray_p, g, dev).view(n, 1, 1, 1)

@@ -22,7 +22,8 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = 0.5) -> tor
     z = F.normalize(torch.cat([z1, z2]), dim=1)
     sim = z @ z.t() / temperature
     sim.fill_diagonal_(float("-inf"))
-    target = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
+    # made on the device: a host tensor copied over would make the host wait (and cannot be graph-captured)
+    target = torch.cat([torch.arange(n, 2 * n, device=z.device), torch.arange(0, n, device=z.device)])
     return F.cross_entropy(sim, target)
 
 
@@ -88,12 +89,19 @@ class DINOLoss(nn.Module):
 
 
 @torch.no_grad()
-def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
-    """teacher <- momentum * teacher + (1 - momentum) * student (parameters; buffers copied)."""
+def ema_update(teacher: nn.Module, student: nn.Module, momentum: float | torch.Tensor) -> None:
+    """teacher <- momentum * teacher + (1 - momentum) * student (parameters; buffers copied).
+
+    `momentum` a float, or a 0-d device tensor (a CUDA graph reads the per-step rate from it)."""
     t_params = list(teacher.parameters())
     s_params = [p.detach() for p in student.parameters()]
-    # multi-tensor kernels: the same two operations per parameter, a few launches in all on a GPU
-    torch._foreach_mul_(t_params, momentum)
-    torch._foreach_add_(t_params, s_params, alpha=1 - momentum)
+    # multi-tensor kernels: the same operations per parameter, a few launches in all on a GPU
+    if torch.is_tensor(momentum):  # m * (t - s) + s: the rate only as a factor
+        torch._foreach_sub_(t_params, s_params)
+        torch._foreach_mul_(t_params, momentum)
+        torch._foreach_add_(t_params, s_params)
+    else:
+        torch._foreach_mul_(t_params, momentum)
+        torch._foreach_add_(t_params, s_params, alpha=1 - momentum)
     for bt, bs in zip(teacher.buffers(), student.buffers()):
         bt.copy_(bs)

@@ -19,6 +19,7 @@ from rcdm_lib.data.augment import AugmentConfig, SSLAugment
 from rcdm_lib.encoders.losses import DINOLoss, barlow_twins_loss, ema_update, nt_xent, supervised_ce, vicreg_loss
 from rcdm_lib.encoders.tiny import METHODS, TinyEncoder, TinyEncoderConfig
 from rcdm_lib.precision import use_bf16
+from rcdm_lib.training.graphs import CapturedStep, set_lr
 
 # SimCLR's menu, retuned for FactorShapes at 32x32 (measured: shape probe 42% -> 66% after 300
 # steps): full hue rotation removes the object-colour shortcut, milder crops keep the object in
@@ -119,19 +120,26 @@ def _lr_at(step: int, cfg: EncoderTrainConfig) -> float:
 
 
 def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: EncoderTrainConfig,
-                       device: str | torch.device = "cpu", progress: bool = True, log=None) -> tuple[TinyEncoder, dict]:
+                       device: str | torch.device = "cpu", progress: bool = True, log=None,
+                       cuda_graph: bool = False) -> tuple[TinyEncoder, dict]:
     """Train a tiny encoder on uint8 `images` [N x 3 x H x W] (labels only for supervised).
 
+    cuda_graph: on a GPU, the whole step (views, forward, loss, backward, AdamW, DINO's teacher EMA) is
+    captured once as a CUDA graph and replayed (rcdm_lib/training/graphs.py); the batches are the same as
+    without it, the views' random draws come from the default CUDA generator instead. Ignored on a CPU.
     Returns (model in eval mode on cpu, history dict with loss curve and wall time).
     """
     cfg = cfg.resolved()
     if cfg.method == "supervised" and labels is None:
         raise ValueError("supervised training needs labels (the shape factor); got labels=None")
-    torch.manual_seed(cfg.seed)
+    device = torch.device(device)
+    on_gpu = device.type == "cuda"
+    graphed = bool(cuda_graph) and on_gpu
+    torch.manual_seed(cfg.seed)  # also seeds the default CUDA generator, which a graph's views draw from
     g = torch.Generator(device="cpu").manual_seed(cfg.seed)  # batch indices
     # The views' randomness is drawn where the images are (a CPU generator cannot feed CUDA ops);
     # on CPU it is `g` itself, so CPU runs stay as they were.
-    ga = g if torch.device(device).type == "cpu" else torch.Generator(device=device).manual_seed(cfg.seed)
+    ga = g if not on_gpu else None if graphed else torch.Generator(device=device).manual_seed(cfg.seed)
     mcfg = TinyEncoderConfig.from_dict({**cfg.model, "image_size": images.shape[-1]})
     model = TinyEncoder(mcfg).to(device)
     teacher = dino_loss = None
@@ -146,9 +154,13 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
     if cfg.method.startswith("dino") and cfg.loss.get("local_crops", 0):
         local_augment = SSLAugment(AugmentConfig.from_dict({**cfg.augment, "crop_scale": tuple(cfg.loss["local_scale"]),
                                                             "out_size": int(cfg.loss["local_size"])}))
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if graphed:  # the learning rate a device tensor the graph reads; the optimizer's state on the device
+        opt = torch.optim.AdamW(model.parameters(), lr=torch.tensor(cfg.lr, device=device),
+                                weight_decay=cfg.weight_decay, capturable=True, foreach=True)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     bf16 = use_bf16(device, cuda=False, cpu=cfg.cpu_bf16)  # GPU runs stay fp32, as the sweeps measured them
-    amp = torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     history = {"loss": [], "step": []}
     n = images.shape[0]
     it = range(cfg.steps)
@@ -158,23 +170,21 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
 
         bar = tqdm(it, desc=f"train {cfg.method}", mininterval=5.0)
         it = bar
-    on_gpu = torch.device(device).type == "cuda"
     if on_gpu:  # the split on the GPU once (uint8): a copy per step from pageable memory makes the host wait
         images = images.to(device)
         labels = labels.to(device) if labels is not None else None
-    t0 = time.time()
-    model.train()
-    for step in it:
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
-        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)  # drawn on the host, as on a CPU
-        if on_gpu:
-            idx = idx.pin_memory().to(device, non_blocking=True)
-        x = (images[idx].float() / 127.5 - 1).to(device)
+    # per-step settings the body reads: DINO's prototype freeze (first 5% of steps, an eager step) and its
+    # teacher EMA rate (a device tensor under a graph)
+    state = {"freeze": False, "momentum": torch.zeros((), device=device) if graphed else 0.0}
+    loss_fns = {"simclr": nt_xent, "barlow": barlow_twins_loss, "vicreg": vicreg_loss}
+
+    def body() -> torch.Tensor:
+        (idx,) = stepper.inputs
+        x = images[idx].float() / 127.5 - 1
         if cfg.method == "supervised":
             with amp:
                 out = model(augment(x, ga))
-            loss = supervised_ce(out.float(), labels[idx].to(device))
+            loss = supervised_ce(out.float(), labels[idx])
         else:
             v1, v2 = augment(x, ga), augment(x, ga)
             if cfg.method.startswith("dino"):
@@ -189,32 +199,47 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
             else:
                 with amp:
                     z1, z2 = model(v1), model(v2)
-                loss_fn = {"simclr": nt_xent, "barlow": barlow_twins_loss, "vicreg": vicreg_loss}[cfg.method]
-                loss = loss_fn(z1.float(), z2.float(), **cfg.loss)
-        opt.zero_grad(set_to_none=True)
+                loss = loss_fns[cfg.method](z1.float(), z2.float(), **cfg.loss)
         loss.backward()
-        if teacher is not None:
-            # DINO freezes the prototypes' gradient in the first epoch; here: the first 5% of steps.
-            if step < cfg.steps // 20:
-                for p in model.prototypes.parameters():
-                    p.grad = None
+        if state["freeze"]:  # DINO freezes the prototypes' gradient in the first epoch; here: the first 5% of steps
+            for p in model.prototypes.parameters():
+                p.grad = None
         opt.step()
         if teacher is not None:
+            ema_update(teacher, model, state["momentum"])
+        return loss.detach()
+
+    stepper = CapturedStep(body, lambda: opt.zero_grad(set_to_none=True), graph=graphed)
+    t0 = time.time()
+    model.train()
+    for step in it:
+        set_lr(opt, _lr_at(step, cfg))
+        if teacher is not None:
+            state["freeze"] = step < cfg.steps // 20
             m0 = cfg.loss["ema_start"]
             m = 1 - (1 - m0) * (math.cos(math.pi * step / cfg.steps) + 1) / 2
-            ema_update(teacher, model, m)
+            if graphed:
+                state["momentum"].fill_(m)
+            else:
+                state["momentum"] = m
+        idx = torch.randint(0, n, (cfg.batch_size,), generator=g)  # drawn on the host, as on a CPU
+        if on_gpu:
+            idx = idx.pin_memory().to(device, non_blocking=True)
+        loss = stepper.step([idx], capture=not state["freeze"])
         if step % 10 and step != cfg.steps - 1:
             continue  # reading the loss waits for the device: every 10th step only
-        lv = float(loss.detach())
+        lv = float(loss)
         history["loss"].append(lv)
         history["step"].append(step)
         if bar is not None:
             bar.set_postfix(loss=f"{lv:.4f}", refresh=False)
         if log is not None and (step % 100 == 0 or step == cfg.steps - 1):
-            log(f"{cfg.method} step {step}/{cfg.steps} loss {lv:.4f} lr {_lr_at(step, cfg):.2e} {time.time() - t0:.0f}s")
+            log(f"{cfg.method} step {step}/{cfg.steps} loss {lv:.4f} lr {_lr_at(step, cfg):.2e} {time.time() - t0:.0f}s"
+                + (" (CUDA graph)" if stepper.captured else ""))
     final = teacher if teacher is not None else model  # DINO evaluates the teacher, as the paper does
     final = final.cpu().eval()
     history["seconds"] = time.time() - t0
     history["bf16"] = bf16
+    history["cuda_graph"] = stepper.captured
     history["config"] = cfg.to_dict()
     return final, history

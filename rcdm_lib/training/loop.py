@@ -26,6 +26,7 @@ from rcdm_lib.training.checkpoint import (config_mismatches, latest_checkpoint, 
 from rcdm_lib.training.config import RUN_ONLY_FIELDS, DiffusionConfig, TrainConfig
 from rcdm_lib.training.distributed import DistInfo, all_reduce_mean, barrier
 from rcdm_lib.training.ema import EMA
+from rcdm_lib.training.graphs import CapturedStep, set_lr
 from rcdm_lib.training.metrics_log import MetricsLog
 from rcdm_lib.unet import UNet, UNetConfig, save_unet
 
@@ -196,7 +197,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
 
             lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
             if step_graph is not None:
-                _set_lr(opt, lr)
+                set_lr(opt, lr)
                 per_example, grad_norm = step_graph.step(x0, t, noise, kwargs)  # the optimizer and EMA steps too
                 loss = per_example["loss"].mean()
             else:
@@ -214,7 +215,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
                         per_example.setdefault(kk, []).append(v.detach().float())
                 per_example = {kk: torch.cat(v) for kk, v in per_example.items()}
                 loss = all_reduce_mean(per_example["loss"].mean(), info)
-                _set_lr(opt, lr)
+                set_lr(opt, lr)
                 grad_norm = _apply_gradients(model, opt, ema, cfg.grad_clip)  # read when logged
                 opt.zero_grad(set_to_none=True)
             # the first non-finite loss, recorded on the device: reading it every step would make the host
@@ -316,37 +317,22 @@ def _apply_gradients(model: UNet, opt: torch.optim.Optimizer, ema: EMA, grad_cli
     return grad_norm
 
 
-def _set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
-    for group in opt.param_groups:
-        if torch.is_tensor(group["lr"]):
-            group["lr"].fill_(lr)  # a graph reads it from the device
-        else:
-            group["lr"] = lr
-
-
 class _StepGraph:
-    """One training step (forward, hybrid loss, backward, clipping, AdamW, EMA) on static input buffers,
-    captured as one CUDA graph and replayed: the tiny UNet's step is a few thousand small kernels, and
-    launching them one by one from Python bounds it far below what the GPU can do.
-
-    The first WARMUP steps run eagerly on a side stream (they are real steps: they create the optimizer
-    state and the diffusion's device tables, and let cuDNN choose its algorithms); the graph is captured
-    at the next step and replayed from then on. On a CPU the same static-buffer step runs without a graph,
-    which is how the tests check that it computes the same step as the eager loop.
-    """
-
-    WARMUP = 3
+    """One RCDM training step (forward, hybrid loss, backward, clipping, AdamW, EMA) as a CapturedStep
+    (rcdm_lib/training/graphs.py): captured as one CUDA graph after a few eager warm-up steps and replayed;
+    on a CPU the same static-buffer step runs without a graph, which is how the tests check that it
+    computes the same step as the eager loop."""
 
     def __init__(self, net, model: UNet, ema: EMA, opt, diffusion, grad_clip: float | None, autocast: bool):
         self.net, self.model, self.ema, self.opt, self.diffusion = net, model, ema, opt, diffusion
         self.grad_clip, self.autocast = grad_clip, autocast
-        self.inputs: tuple | None = None
-        self.graph, self.outputs, self.eager_steps = None, None, 0
+        self.keys: list[str] | None = None
+        self.captured = CapturedStep(self._body, lambda: opt.zero_grad(set_to_none=True))
 
     def _body(self):
-        x0, t, noise, kwargs = self.inputs
-        device = x0.device
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=self.autocast):
+        x0, t, noise, *reps = self.captured.inputs
+        kwargs = dict(zip(self.keys, reps))
+        with torch.autocast(device_type=x0.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             losses = self.diffusion.training_losses(self.net, x0, t, model_kwargs=kwargs, noise=noise)
             losses["loss"].float().mean().backward()
         grad_norm = _apply_gradients(self.model, self.opt, self.ema, self.grad_clip)
@@ -355,34 +341,11 @@ class _StepGraph:
     def step(self, x0, t, noise, kwargs):
         """One optimizer step on this batch ([B, C, H, W], [B], [B, C, H, W], {"rep": [B, D]});
         returns (per-example losses {name: [B]}, gradient norm or None), valid until the next step."""
-        if self.inputs is None:
-            self.inputs = (x0.clone(), t.clone(), noise.clone(), {k: v.clone() for k, v in kwargs.items()})
-        else:
-            s_x0, s_t, s_noise, s_kwargs = self.inputs
-            if s_x0.shape != x0.shape:
-                raise ValueError(f"a captured step needs batches of {list(s_x0.shape)}, got {list(x0.shape)}")
-            for static, new in zip((s_x0, s_t, s_noise, *s_kwargs.values()), (x0, t, noise, *kwargs.values())):
-                static.copy_(new, non_blocking=True)
-        device = x0.device
-        if device.type != "cuda":
-            self.opt.zero_grad(set_to_none=True)
-            return self._body()
-        if self.eager_steps < self.WARMUP:
-            self.eager_steps += 1
-            side = torch.cuda.Stream(device)
-            side.wait_stream(torch.cuda.current_stream(device))
-            with torch.cuda.stream(side):
-                self.opt.zero_grad(set_to_none=True)
-                out = self._body()
-            torch.cuda.current_stream(device).wait_stream(side)
-            return out
-        if self.graph is None:
-            self.opt.zero_grad(set_to_none=True)  # the graph's backward then writes fresh gradients each replay
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.outputs = self._body()
-        self.graph.replay()
-        return self.outputs
+        if self.keys is None:
+            self.keys = list(kwargs)
+        elif list(kwargs) != self.keys:
+            raise ValueError(f"a captured step needs the conditioning {self.keys}, got {list(kwargs)}")
+        return self.captured.step([x0, t, noise, *kwargs.values()])
 
 
 def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
