@@ -34,7 +34,8 @@ from rcdm_lib.unet import UNet, UNetConfig, save_unet  # noqa: E402
 
 TRAIN_FLAGS = {  # option -> TrainConfig field
     "steps": "steps", "batch_size": "batch_size", "grad_accum": "grad_accum", "lr": "lr",
-    "weight_decay": "weight_decay", "warmup_steps": "warmup_steps", "ema_rate": "ema_rate",
+    "weight_decay": "weight_decay", "warmup_steps": "warmup_steps", "lr_final": "lr_final",
+    "lr_decay_start": "lr_decay_start", "lr_decay_end": "lr_decay_end", "ema_rate": "ema_rate",
     "grad_clip": "grad_clip", "p_null": "p_null",
     "seed": "seed", "log_every": "log_every", "ckpt_every": "ckpt_every", "keep_last": "keep_last",
     "sample_every": "sample_every", "bf16": "bf16", "cpu_bf16": "cpu_bf16", "compile": "compile",
@@ -62,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--grad-accum", type=int, help="micro-batches per step")
     g.add_argument("--lr", type=float, help="AdamW learning rate (paper: 1e-4)")
     g.add_argument("--warmup-steps", type=int, help="linear learning-rate warm-up steps")
+    g.add_argument("--lr-final", type=float, help="cosine decay of the learning rate to this value between "
+                   "--lr-decay-start and --lr-decay-end (steps), then held (default: no decay)")
+    g.add_argument("--lr-decay-start", type=int, help="the step where the decay to --lr-final starts")
+    g.add_argument("--lr-decay-end", type=int, help="the step where the learning rate reaches --lr-final")
     g.add_argument("--weight-decay", type=float, help="AdamW weight decay (paper: 0)")
     g.add_argument("--ema-rate", type=float, help="EMA rate (paper: 0.9999)")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")

@@ -250,6 +250,43 @@ def _train_final(run_dir, info=None, stop_after=None, resume=False, **fields):
     return res, state
 
 
+def test_lr_schedule_warms_up_then_decays_to_lr_final():
+    cfg = TrainConfig(lr=1e-3, warmup_steps=4, lr_final=1e-4, lr_decay_start=10, lr_decay_end=30)
+    assert [cfg.lr_at(s) for s in range(4)] == pytest.approx([2.5e-4, 5e-4, 7.5e-4, 1e-3])
+    assert cfg.lr_at(9) == cfg.lr_at(10) == pytest.approx(1e-3)
+    assert cfg.lr_at(20) == pytest.approx(5.5e-4)  # half way: the mean of lr and lr_final
+    assert cfg.lr_at(30) == cfg.lr_at(10**6) == pytest.approx(1e-4)
+    lrs = [cfg.lr_at(s) for s in range(4, 40)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert TrainConfig(lr=1e-3, warmup_steps=0).lr_at(10**6) == 1e-3  # no lr_final: constant
+    with pytest.raises(ValueError, match="lr_decay_start 5, lr_decay_end 5"):
+        TrainConfig(lr_final=1e-4, lr_decay_start=5, lr_decay_end=5)
+
+
+def test_a_run_follows_its_lr_schedule_and_resumes_a_checkpoint_older_than_it(tmp_path):
+    """The logged learning rate is lr_at of each step; a checkpoint written before TrainConfig had the schedule
+    fields resumes (they take their defaults), and resuming it with a schedule names the field that differs."""
+    sched = dict(lr_final=1e-4, lr_decay_start=1, lr_decay_end=5, log_every=1)
+    _train_final(tmp_path / "sched", **sched)
+    cfg = TrainConfig(**{"steps": 6, "lr": 1e-3, "warmup_steps": 4, **sched})
+    logged = {r["step"]: r["lr"] for r in read_metrics(tmp_path / "sched")}
+    assert sorted(logged) == [1, 2, 3, 4, 5, 6]
+    for step, lr in logged.items():  # the record of step s follows optimizer step s - 1
+        assert lr == pytest.approx(cfg.lr_at(step - 1), rel=1e-6)
+
+    run = tmp_path / "old"
+    _train_final(run, stop_after=3)
+    ckpt = latest_checkpoint(run)
+    state = load_checkpoint(ckpt)
+    for k in ("lr_final", "lr_decay_start", "lr_decay_end"):
+        del state["config"]["train"][k]  # as written before the fields existed
+    save_checkpoint(run, int(state["step"]), state)
+    with pytest.raises(ValueError, match="train.lr_final: checkpoint has None"):
+        _train_final(run, resume=True, lr_final=1e-4, lr_decay_start=1, lr_decay_end=5)
+    res, final = _train_final(run, resume=True)
+    assert res.step == final["step"] == 6
+
+
 def test_static_buffer_step_computes_the_eager_step(tmp_path):
     """cuda_graph's step (static inputs, clipping, AdamW, EMA in one body) equals the eager loop's step; on a CPU
     it runs without a graph, so weights, EMA and optimizer moments agree exactly."""

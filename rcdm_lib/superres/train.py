@@ -51,7 +51,8 @@ def train_superres(config: SuperResConfig, diff_cfg: DiffusionConfig, train_cfg:
     step, prior_seconds = 0, 0.0
     last_ckpt = latest_checkpoint(run_dir) if resume else None
     if last_ckpt is not None:
-        state = load_matching_checkpoint(last_ckpt, full_cfg, ignore=RUN_ONLY_FIELDS, map_location=device)
+        state = load_matching_checkpoint(last_ckpt, full_cfg, ignore=RUN_ONLY_FIELDS, map_location=device,
+                                         defaults={"train": TrainConfig().to_dict()})  # fields added later
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
@@ -85,7 +86,7 @@ def train_superres(config: SuperResConfig, diff_cfg: DiffusionConfig, train_cfg:
                 raise TrainingDiverged(f"the loss became {loss.item()} at step {step}; the last good checkpoint is "
                                        f"{latest_checkpoint(run_dir) or '(none yet)'}")
             loss.backward()
-            lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+            lr = cfg.lr_at(step)
             for group in opt.param_groups:
                 group["lr"] = lr
             if cfg.grad_clip:

@@ -64,11 +64,19 @@ def latest_checkpoint(run_dir) -> Path | None:
     return ckpts[-1] if ckpts else None
 
 
-def load_matching_checkpoint(path, current_config: dict, ignore=(), map_location="cpu") -> dict:
+def load_matching_checkpoint(path, current_config: dict, ignore=(), map_location="cpu",
+                             defaults: dict | None = None) -> dict:
     """Load a checkpoint to resume from; a ValueError names every field where its saved
-    config differs from `current_config` (fields in `ignore` may differ, e.g. the step budget)."""
+    config differs from `current_config` (fields in `ignore` may differ, e.g. the step budget).
+
+    `defaults`: {section: {field: default}}, the values of fields an older checkpoint's section lacks
+    (a field added to a config later: the run that wrote the checkpoint trained with its default)."""
     state = load_checkpoint(path, map_location=map_location)
-    diffs = config_mismatches(state["config"], current_config, ignore=ignore)
+    saved = dict(state["config"])
+    for section, fields in (defaults or {}).items():
+        if isinstance(saved.get(section), dict):
+            saved[section] = {**fields, **saved[section]}
+    diffs = config_mismatches(saved, current_config, ignore=ignore)
     if diffs:
         raise ValueError(f"cannot resume from {path}: it was trained with another config:\n  " + "\n  ".join(diffs))
     return state

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -30,6 +31,9 @@ class TrainConfig:
     grad_accum: int = 1             # micro-batches per optimizer step (batch_size must divide)
     lr: float = 1e-4
     warmup_steps: int = 0           # linear learning-rate warm-up
+    lr_final: float | None = None   # a cosine decay from lr to lr_final over the steps [lr_decay_start, lr_decay_end],
+    lr_decay_start: int = 0         # then lr_final; None: lr throughout (after the warm-up). Steps, not fractions of
+    lr_decay_end: int = 0           # `steps`, so a run extended on resume keeps its schedule
     weight_decay: float = 0.0
     ema_rate: float = 0.9999
     grad_clip: float | None = None
@@ -45,6 +49,22 @@ class TrainConfig:
                                     # off: CPU trains in fp32 (and always on CPUs without bf16 hardware)
     compile: bool = False           # torch.compile the network for the training step (checkpoints hold the plain module)
     cuda_graph: bool = False        # capture the whole step (network, loss, AdamW, EMA) as one CUDA graph; one process
+
+    def __post_init__(self):
+        if self.lr_final is not None and not 0 <= self.lr_decay_start < self.lr_decay_end:
+            raise ValueError(f"lr_final needs 0 <= lr_decay_start < lr_decay_end; got lr_decay_start "
+                             f"{self.lr_decay_start}, lr_decay_end {self.lr_decay_end}")
+
+    def lr_at(self, step: int) -> float:
+        """The learning rate of optimizer step `step` (0-based): the linear warm-up, then lr, or the cosine
+        decay to lr_final."""
+        lr = self.lr
+        if self.lr_final is not None and step >= self.lr_decay_start:
+            p = min(1.0, (step - self.lr_decay_start) / (self.lr_decay_end - self.lr_decay_start))
+            lr = self.lr_final + (self.lr - self.lr_final) * 0.5 * (1 + math.cos(math.pi * p))
+        if self.warmup_steps:
+            lr *= min(1.0, (step + 1) / self.warmup_steps)
+        return lr
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

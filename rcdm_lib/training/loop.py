@@ -139,7 +139,9 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     if resume and last_ckpt is None and info.is_main:
         print(f"--resume: no checkpoint in {run_dir}; starting from step 0")
     if last_ckpt is not None:
-        state = load_matching_checkpoint(last_ckpt, full_cfg, ignore=RUN_ONLY_FIELDS, map_location=device)
+        # a field added to TrainConfig after the checkpoint was written: its default, which that run trained with
+        state = load_matching_checkpoint(last_ckpt, full_cfg, ignore=RUN_ONLY_FIELDS, map_location=device,
+                                         defaults={"train": TrainConfig().to_dict()})
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["optimizer"])
@@ -195,7 +197,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
             x0, t, noise = _to_device(x0, device), _to_device(t, device), _to_device(noise, device)
             kwargs = {kk: _to_device(v, device) for kk, v in kwargs.items()}
 
-            lr = cfg.lr * min(1.0, (step + 1) / cfg.warmup_steps) if cfg.warmup_steps else cfg.lr
+            lr = cfg.lr_at(step)
             if step_graph is not None:
                 set_lr(opt, lr)
                 per_example, grad_norm = step_graph.step(x0, t, noise, kwargs)  # the optimizer and EMA steps too
