@@ -45,38 +45,30 @@ if [ "$AFTER" = sweep ]; then
   $PY scripts/sweep_encoders.py --deadline $(( $(left) - 40 )) --profile $PROFILE --variants "$VARIANTS" \
     --out "$SWEEP" --workers ${WORKERS:-4} --device $DEVICE >"$LOGS/sweep.log" 2>&1
   stamp "sweep rc=$?"
-  wait
-  stamp "all done"
-  cp "$LOGS/stages.txt" "$OUT/"
-  tar czf "$OUT/graph.tgz" "$LOGS"
   tar czf "$OUT/sweep.tgz" "$SWEEP"
-  ( cd "$SCRATCH" && tar czf - runs/$PROFILE/gpu_logs artifacts/$PROFILE/encoders artifacts/$PROFILE/rcdm \
-      | split -b 15m - "$OUT/scratch/tiny_scratch.tgz.part_" )
-  ls -lR "$OUT"
-  exit 0
-fi
-
-# AFTER=ft: the shipped RCDM, further, in the time left (at least AFTER_MIN s, default 150, were kept for it)
-RUN=runs/$PROFILE/gpu_ft; rm -rf "$RUN"
-ft() {  # extra options; the exit status of train.py (124: stopped at the deadline)
-  timeout $(( $(left) - 45 )) $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 4 --no-progress \
-    --out "$RUN" --steps 1000000 --ckpt-every ${FT_CKPT_EVERY:-1000} --log-every 100 --sample-every 0 $FT_OPTS "$@" \
-    >>"$LOGS/ft.log" 2>&1
-}
-ft; RC=$?
-stamp "ft stopped rc=$RC"
-if [ $RC -ne 124 ] && ! ls "$RUN"/ckpt_*.pt >/dev/null 2>&1; then  # e.g. the capture failed
-  rm -rf "$RUN"; ft --no-cuda-graph; stamp "ft without the graph stopped rc=$?"
-fi
-cp "$RUN/metrics.jsonl" "$LOGS/ft_metrics.jsonl" 2>/dev/null
-CKPT=$(ls "$RUN"/ckpt_*.pt 2>/dev/null | sort | tail -n 1)
-if [ -n "$CKPT" ]; then
-  STEP=$(basename "$CKPT" .pt); STEP=$((10#${STEP#ckpt_}))
-  $PY scripts/train.py --profile $PROFILE --device cpu --threads 4 --no-progress --out "$RUN" --resume --steps $STEP \
-    $FT_OPTS --no-cuda-graph --export "$OUT/ft/rcdm_slots.safetensors" >>"$LOGS/ft.log" 2>&1
-  stamp "ft exported step $STEP (rc=$?)"
 else
-  stamp "ft: no checkpoint"
+  # AFTER=ft: the shipped RCDM, further, in the time left (at least AFTER_MIN s, default 150, were kept for it)
+  RUN=runs/$PROFILE/gpu_ft; rm -rf "$RUN"
+  ft() {  # extra options; the exit status of train.py (124: stopped at the deadline)
+    timeout $(( $(left) - 45 )) $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 4 --no-progress \
+      --out "$RUN" --steps 1000000 --ckpt-every ${FT_CKPT_EVERY:-1000} --log-every 100 --sample-every 0 $FT_OPTS "$@" \
+      >>"$LOGS/ft.log" 2>&1
+  }
+  ft; RC=$?
+  stamp "ft stopped rc=$RC"
+  if [ $RC -ne 124 ] && ! ls "$RUN"/ckpt_*.pt >/dev/null 2>&1; then  # e.g. the capture failed
+    rm -rf "$RUN"; ft --no-cuda-graph; stamp "ft without the graph stopped rc=$?"
+  fi
+  cp "$RUN/metrics.jsonl" "$LOGS/ft_metrics.jsonl" 2>/dev/null
+  CKPT=$(ls "$RUN"/ckpt_*.pt 2>/dev/null | sort | tail -n 1)
+  if [ -n "$CKPT" ]; then
+    STEP=$(basename "$CKPT" .pt); STEP=$((10#${STEP#ckpt_}))
+    $PY scripts/train.py --profile $PROFILE --device cpu --threads 4 --no-progress --out "$RUN" --resume --steps $STEP \
+      $FT_OPTS --no-cuda-graph --export "$OUT/ft/rcdm_slots.safetensors" >>"$LOGS/ft.log" 2>&1
+    stamp "ft exported step $STEP (rc=$?)"
+  else
+    stamp "ft: no checkpoint"
+  fi
 fi
 
 wait
