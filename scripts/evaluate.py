@@ -39,6 +39,9 @@ def main(argv=None) -> int:
                    help="train images for each slot's neighbour-agreement reference (0: none)")
     p.add_argument("--out", help="folder for quality.json and grids (default: next to the exported model)")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--slots", nargs="+", help="evaluate only these representation slots (e.g. dino_backbone); "
+                                              "the results go to quality_slots_n<N>[_guidance<g>].json")
+    p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
     p.add_argument("--weights", help="an RCDM safetensors file to evaluate instead of the profile's rcdm.export "
                                      "(e.g. an earlier export kept for comparison)")
     args = p.parse_args(argv)
@@ -51,10 +54,14 @@ def main(argv=None) -> int:
         profile["rcdm"]["export"] = str(Path(args.weights).resolve())
     t0 = time.time()
     models = load_profile_models(profile)
+    unknown = sorted(set(args.slots or ()) - set(models.slots))
+    if unknown:
+        raise SystemExit(f"--slots {unknown}: not slots of this RCDM; expected some of {list(models.slots)}")
     out = Path(args.out or (REPO_ROOT / profile["rcdm"]["export"]).parent)
     clf = train_shape_classifier(profile, models.image_size, REPO_ROOT / profile.get("cache_dir", ".cache") / args.profile)
     res = shape_agreement(models, clf, n_images=args.n_images, n_per=args.n_per, steps=args.steps,
-                          guidance_scale=args.guidance, n_reference=args.n_reference)
+                          guidance_scale=args.guidance, n_reference=args.n_reference, slots=args.slots,
+                          seed=args.seed)
     res["seconds"] = round(time.time() - t0, 1)
     res["profile"] = args.profile
     print(f"shape classifier accuracy on real val images at {models.image_size}px: {res['classifier_val_accuracy']:.3f}")
@@ -62,11 +69,14 @@ def main(argv=None) -> int:
     print(f"{'representation':24} shape agreement" + (f"   {res['neighbour_k']}-NN reference ({res['n_reference']} "
                                                        "train images)" if ref else ""))
     for slot, a in res["agreement"].items():
-        print(f"{slot:24} {a:.3f}" + (f"             {ref[slot]:.3f}" if slot in ref else ""))
+        se = res["agreement_se"][slot]
+        print(f"{slot:24} {a:.3f}" + (f" +- {se:.3f}" if se is not None else "        ")
+              + (f"     {ref[slot]:.3f}" if slot in ref else ""))
     print(f"null condition: {res['null_confident_fraction']:.3f} of samples classified with confidence >= 0.9 "
           f"(real images: {res['real_confident_fraction']:.3f})")
     out.mkdir(parents=True, exist_ok=True)
-    suffix = "" if args.guidance is None else f"_guidance{args.guidance:g}"
+    suffix = (f"_slots_n{args.n_images}" if args.slots else "") + (
+        "" if args.guidance is None else f"_guidance{args.guidance:g}")
     name = f"quality{suffix}.json"
     (out / name).write_text(json.dumps(res, indent=1) + "\n")
 
@@ -76,7 +86,7 @@ def main(argv=None) -> int:
     ds = FactorShapes("val", size=profile["data"]["size"], length=8, seed=profile["data"]["seed"])
     images, _ = ds.batch(np.arange(8))
     rows = [models.rcdm_view(images)]
-    for slot in models.slots:
+    for slot in args.slots or models.slots:
         x = models.sample(slot, models.encode(slot, images), n_per=1, steps=args.steps, seed=1,
                           guidance_scale=args.guidance)
         rows.append(x[:, 0])
@@ -84,7 +94,7 @@ def main(argv=None) -> int:
     save_image_grid(torch.cat(rows), grid, nrow=8, scale=4)
     null = models.sample(None, n=32, n_per=1, steps=args.steps, seed=2)[:, 0]
     save_image_grid(null, null_grid, nrow=8, scale=4)
-    print(f"wrote {out / name}, {grid} (rows: real, then {', '.join(models.slots)}), {null_grid} in {res['seconds']:.0f}s")
+    print(f"wrote {out / name}, {grid} (rows: real, then {', '.join(args.slots or models.slots)}), {null_grid} in {res['seconds']:.0f}s")
     return 0
 
 

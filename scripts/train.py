@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ema-rate", type=float, help="EMA rate (paper: 0.9999)")
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm to this value")
     g.add_argument("--p-null", type=float, help="probability of the null condition (slot models)")
+    g.add_argument("--slot-weight", action="append", metavar="SLOT=W",
+                   help="relative frequency of a slot in the batches (slot models; repeatable; unnamed slots weigh 1), "
+                        "e.g. --slot-weight dino_backbone=3 when a warm start follows a retrained DINO")
     g.add_argument("--seed", type=int, help="seed of the initial weights and of every example's noise")
     g.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
                    help="bf16 autocast on CUDA")
@@ -105,7 +108,22 @@ def configs_from(profile: dict, args) -> tuple[dict, DiffusionConfig, TrainConfi
         v = getattr(args, opt)
         if v is not None:
             train[field] = v
+    if args.slot_weight:
+        train["slot_weights"] = {**(train.get("slot_weights") or {}), **_parse_slot_weights(args.slot_weight)}
     return dict(r.get("unet") or {}), DiffusionConfig(**(r.get("diffusion") or {})), TrainConfig.from_dict(train)
+
+
+def _parse_slot_weights(items: list[str]) -> dict[str, float]:
+    out = {}
+    for item in items:
+        name, sep, w = item.partition("=")
+        try:
+            out[name.strip()] = float(w)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise SystemExit(f"--slot-weight expects SLOT=WEIGHT, e.g. dino_backbone=3; got {item!r}")
+    return out
 
 
 def main(argv=None) -> int:
@@ -122,7 +140,8 @@ def main(argv=None) -> int:
         data = folder_source(profile, args.encoder, args.layer, args.data, info.device)
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_dim": data.rep_dim})
     else:
-        data = tiny_slot_source(profile, device=info.device)  # the encoders run where the model trains
+        data = tiny_slot_source(profile, device=info.device,  # the encoders run where the model trains
+                                p_null=train_cfg.p_null, slot_weights=train_cfg.slot_weights)
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_slots": data.layout.slots})
     out = Path(args.out or r.get("out") or f"runs/{profile['profile']}/rcdm")
     if info.is_main:

@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from rcdm_lib.data.shapes import SHAPES
 from rcdm_lib.training.quality import neighbour_agreement
 
 
@@ -40,3 +41,52 @@ def test_every_dimension_is_standardised_first():
 def test_mismatched_dimensions_are_named():
     with pytest.raises(ValueError, match="query has 3 dimensions, the bank 4"):
         neighbour_agreement(torch.zeros(2, 3), torch.zeros(2), torch.zeros(5, 4), torch.zeros(5), k=2)
+
+
+K = len(SHAPES)  # shape classes
+
+
+class _FakeModels:
+    """Samples whose top-left pixel carries a class index: slot "exact" draws the conditioning image's shape, slot
+    "half" only for even images; the classifier reads that pixel."""
+
+    profile = {"data": {"size": 16, "seed": 0}}
+    slots = ("exact", "half")
+
+    def __init__(self, shapes):
+        self.shapes = shapes
+
+    def rcdm_view(self, images):
+        return torch.zeros(len(images), 3, 4, 4)
+
+    def encode(self, slot, images):
+        return torch.arange(len(images), dtype=torch.float32)[:, None]  # [N, 1]: the image's index
+
+    def sample(self, slot, h=None, n_per=1, n=None, **kw):
+        n = len(h) if h is not None else n
+        x = torch.zeros(n, n_per, 3, 4, 4)
+        if h is not None:
+            idx = h[:, 0].long()
+            right = torch.ones(n, dtype=torch.bool) if slot == "exact" else idx % 2 == 0
+            x[:, :, 0, 0, 0] = torch.where(right, self.shapes[idx], (self.shapes[idx] + 1) % K).float()[:, None]
+        return x
+
+
+def _read_pixel(images):
+    return torch.nn.functional.one_hot(images[:, 0, 0, 0].round().long(), K).float() * 20
+
+
+def test_shape_agreement_and_its_standard_error_over_images():
+    from rcdm_lib.data import FactorShapes
+    from rcdm_lib.training.quality import shape_agreement
+
+    n = 9
+    shapes = FactorShapes("val", size=16, length=n, seed=0).batch(list(range(n)))[1]["shape"].long()
+    res = shape_agreement(_FakeModels(shapes), _read_pixel, n_images=n, n_per=3, steps=2, n_reference=0)
+    assert res["agreement"] == {"exact": 1.0, "half": pytest.approx(5 / 9)}
+    per_image = torch.tensor([1.0 if i % 2 == 0 else 0.0 for i in range(n)])
+    assert res["agreement_se"]["exact"] == 0.0
+    assert res["agreement_se"]["half"] == pytest.approx(per_image.std().item() / 3)
+    only = shape_agreement(_FakeModels(shapes), _read_pixel, n_images=n, n_per=3, steps=2, n_reference=0,
+                           slots=["half"])
+    assert list(only["agreement"]) == ["half"]

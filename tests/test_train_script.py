@@ -111,3 +111,19 @@ def test_sample_from_reps_shares_noise_and_is_reproducible(random_unet):
     assert torch.allclose(c[0], c[1])  # same representation + same noise -> same images
     with pytest.raises(ValueError, match=r"rep must be \[N, 3\], got \[2, 4\]"):
         sample_from_reps(model, d, torch.randn(2, 4))
+
+
+def test_p_null_and_slot_weights_reach_the_slot_source(monkeypatch):
+    """--p-null and --slot-weight go into the TrainConfig and into the feature source the run draws from."""
+    train = _load_script("train")
+    args = train.build_parser().parse_args(["--profile", "tiny", "--p-null", "0.3", "--slot-weight", "dino_backbone=3",
+                                            "--slot-weight", "dino_head=2.5"])
+    _, _, cfg = train.configs_from(load_profile("tiny"), args)
+    assert cfg.p_null == 0.3 and cfg.slot_weights == {"dino_backbone": 3.0, "dino_head": 2.5}
+    seen = {}
+    monkeypatch.setattr(train, "tiny_slot_source", lambda profile, device, **kw: seen.update(kw) or 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        train.main(["--profile", "smoke", "--device", "cpu", "--p-null", "0.3", "--slot-weight", "a=2"])
+    assert seen == {"p_null": 0.3, "slot_weights": {"a": 2.0}}
+    with pytest.raises(SystemExit, match="SLOT=WEIGHT"):
+        train.configs_from(load_profile("tiny"), train.build_parser().parse_args(["--slot-weight", "dino_backbone"]))

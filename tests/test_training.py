@@ -366,3 +366,37 @@ def test_cuda_graph_training_follows_the_eager_run_and_resumes_either_way(tmp_pa
     res, state = _train_final(tmp_path / "mixed", info=info, steps=12, ckpt_every=4, resume=True, cuda_graph=True)
     assert res.step == 12 and state["step"] == 12
     assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def _slot_counts(src, n_draws=4000):
+    """How often each slot (or the null condition) is filled over n_draws examples with their own generators."""
+    idx = torch.arange(n_draws) % len(src)
+    gens = [torch.Generator().manual_seed(i) for i in range(n_draws)]
+    _, kw = src.batch(idx, gens)
+    a, b = kw["rep"][:, :4].abs().sum(1) > 0, kw["rep"][:, 4:].abs().sum(1) > 0
+    assert not (a & b).any()
+    return torch.stack([a, b, ~(a | b)]).sum(1).tolist(), kw["rep"]
+
+
+def test_slot_weights_set_how_often_each_slot_is_drawn():
+    """Slots in proportion to their weights (binomial bounds), uniform without them, and the uniform draws are
+    unchanged bit for bit; weights naming an unknown slot, or all zero, are refused with the slots named."""
+    from rcdm_lib.training.data import SlotFeatureSource
+
+    base = make_data()
+    (a0, b0, null0), rep0 = _slot_counts(base)
+    n = a0 + b0
+    assert abs(a0 / n - 0.5) < 4 * (0.25 / n) ** 0.5 and abs(null0 / 4000 - 0.25) < 4 * (0.1875 / 4000) ** 0.5
+    weighted = SlotFeatureSource(base.images, base.features, base.layout, p_null=0.25, slot_weights={"a": 3})
+    (a, b, null), _ = _slot_counts(weighted)
+    assert null == null0  # the null draw does not depend on the weights
+    assert abs(a / (a + b) - 0.75) < 4 * (0.75 * 0.25 / (a + b)) ** 0.5, (a, b)
+    same = SlotFeatureSource(base.images, base.features, base.layout, p_null=0.25, slot_weights={"a": 1, "b": 1})
+    assert torch.equal(_slot_counts(same)[1], rep0)
+    only_b = SlotFeatureSource(base.images, base.features, base.layout, p_null=0.25, slot_weights={"a": 0})
+    assert _slot_counts(only_b)[0][0] == 0
+    assert weighted.describe()["slot_weights"] == {"a": 3} and "slot_weights" not in base.describe()
+    with pytest.raises(ValueError, match=r"\['c'\].*\['a', 'b'\]"):
+        SlotFeatureSource(base.images, base.features, base.layout, slot_weights={"c": 2})
+    with pytest.raises(ValueError, match="not all 0"):
+        SlotFeatureSource(base.images, base.features, base.layout, slot_weights={"a": 0, "b": 0})

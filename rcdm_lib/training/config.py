@@ -38,6 +38,8 @@ class TrainConfig:
     ema_rate: float = 0.9999
     grad_clip: float | None = None
     p_null: float = 0.1             # probability of the null condition (slot models)
+    slot_weights: dict[str, float] | None = None  # relative frequency of slots (slot models); unnamed slots weigh 1;
+                                                  # None: uniform
     seed: int = 0
     log_every: int = 10
     ckpt_every: int = 200

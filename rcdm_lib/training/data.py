@@ -44,13 +44,16 @@ class ImageSource:
 class SlotFeatureSource(ImageSource):
     """Images with precomputed representations per slot (the feature cache).
 
-    features: slot name -> [N, d] (fp16 or fp32). Each example fills one uniformly chosen
-    slot, or with probability p_null none (the null condition). A one-slot layout with
+    features: slot name -> [N, d] (fp16 or fp32). Each example fills one slot, or with
+    probability p_null none (the null condition). The slot is uniform, or drawn in proportion
+    to `slot_weights` (slot name -> relative weight; slots not named weigh 1), e.g. to give
+    the slots of a retrained encoder more of a warm-started run. A one-slot layout with
     p_null = 0 is the paper's single-representation model.
     """
 
     def __init__(self, images: torch.Tensor, features: Mapping[str, torch.Tensor], layout: SlotLayout,
-                 p_null: float = 0.0, provenance: dict | None = None):
+                 p_null: float = 0.0, provenance: dict | None = None,
+                 slot_weights: Mapping[str, float] | None = None):
         super().__init__(images)
         self.provenance = provenance or {}  # e.g. the sha256 of each encoder: a resume checks it
         layout = SlotLayout.from_any(layout)
@@ -64,6 +67,8 @@ class SlotFeatureSource(ImageSource):
         if not 0.0 <= p_null <= 1.0:
             raise ValueError(f"p_null must be in [0, 1], got {p_null}")
         self.features, self.layout, self.p_null = dict(features), layout, p_null
+        self.slot_weights = dict(slot_weights) if slot_weights else None
+        self._slot_cdf = None if self.slot_weights is None else _slot_cdf(layout.names, self.slot_weights)
 
     def batch(self, indices: torch.Tensor, generators: list[torch.Generator]):
         x0 = _as_float_images(self.images[indices])
@@ -73,7 +78,10 @@ class SlotFeatureSource(ImageSource):
             u_null, u_slot = torch.rand(2, generator=g).tolist()
             if u_null < self.p_null:
                 continue
-            name = names[min(int(u_slot * len(names)), len(names) - 1)]
+            if self._slot_cdf is None:
+                name = names[min(int(u_slot * len(names)), len(names) - 1)]
+            else:
+                name = names[min(int(torch.searchsorted(self._slot_cdf, u_slot, right=True)), len(names) - 1)]
             start, end = self.layout.offset(name)
             rep[row, start:end] = self.features[name][i].float()
         return x0, {"rep": rep}
@@ -96,8 +104,21 @@ class SlotFeatureSource(ImageSource):
         return out
 
     def describe(self) -> dict:
-        return {"kind": "slots", "n": len(self), "slots": [list(s) for s in self.layout.slots], "p_null": self.p_null,
-                **self.provenance}
+        out = {"kind": "slots", "n": len(self), "slots": [list(s) for s in self.layout.slots], "p_null": self.p_null}
+        if self.slot_weights:
+            out["slot_weights"] = self.slot_weights
+        return {**out, **self.provenance}
+
+
+def _slot_cdf(names: list[str], weights: Mapping[str, float]) -> torch.Tensor:
+    """The cumulative slot probabilities [S] (float64) of relative weights; unnamed slots weigh 1."""
+    unknown = sorted(set(weights) - set(names))
+    if unknown:
+        raise ValueError(f"slot_weights names slots {unknown} that the layout does not have; expected some of {names}")
+    w = torch.tensor([float(weights.get(n, 1.0)) for n in names], dtype=torch.float64)
+    if (w < 0).any() or not torch.isfinite(w).all() or w.sum() <= 0:
+        raise ValueError(f"slot_weights must be finite, >= 0 and not all 0; got {dict(zip(names, w.tolist()))}")
+    return torch.cumsum(w / w.sum(), 0)
 
 
 class EncoderSource(ImageSource):

@@ -66,7 +66,8 @@ def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int
 
     Also the classifier's accuracy on the real val images (at the RCDM resolution) and, for
     the null condition, the fraction of samples classified with confidence >= 0.9 next to the
-    same fraction for real images. With n_reference > 0, per slot also the neighbour agreement
+    same fraction for real images. agreement_se: the standard error of each agreement over
+    the images (each image's n_per samples averaged first). With n_reference > 0, per slot also the neighbour agreement
     of the same val images among n_reference train images: how shape-pure the representation's
     neighbourhoods are, a reference for the samples that depends on the encoder only.
     """
@@ -91,7 +92,10 @@ def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int
                 h, shape, models.encode(slot, ref_images), ref_factors["shape"], k=k)
         x = models.sample(slot, h, n_per=n_per, steps=steps, seed=seed, guidance_scale=guidance_scale)
         p = classify(clf, x.flatten(0, 1))
-        out["agreement"][slot] = (p.argmax(1) == shape.repeat_interleave(n_per)).float().mean().item()
+        hit = (p.argmax(1) == shape.repeat_interleave(n_per)).float().view(n_images, n_per)  # [N, n_per]
+        out["agreement"][slot] = hit.mean().item()
+        # standard error over images (an image's samples are not independent of each other)
+        out.setdefault("agreement_se", {})[slot] = (hit.mean(1).std() / n_images ** 0.5).item() if n_images > 1 else None
     null = models.sample(None, n=n_images, n_per=1, steps=steps, seed=seed).flatten(0, 1)
     out["null_confident_fraction"] = (classify(clf, null).max(1).values >= 0.9).float().mean().item()
     return out

@@ -57,11 +57,13 @@ def load_tiny_encoders(profile: dict, device="cpu") -> dict:
     return out
 
 
-def tiny_slot_source(profile: dict, device="cpu") -> SlotFeatureSource:
+def tiny_slot_source(profile: dict, device="cpu", p_null: float | None = None,
+                     slot_weights: dict | None = None) -> SlotFeatureSource:
     """The built-in train split at the RCDM resolution, with cached features of every slot.
 
     Encoders see the dataset image at its native size (profile data.size); RCDM is trained
-    on the same image resized to rcdm.image_size.
+    on the same image resized to rcdm.image_size. p_null: the profile's rcdm.p_null unless
+    given; slot_weights: see SlotFeatureSource.
     """
     from rcdm_lib.data import FactorShapes, dataset_features
 
@@ -74,8 +76,9 @@ def tiny_slot_source(profile: dict, device="cpu") -> SlotFeatureSource:
              for name, enc in encoders.items()}  # one rendering of the split for every encoder
     layout = SlotLayout(tuple((n, f.shape[1]) for n, f in feats.items()))
     provenance = {"dataset": ds.spec, "encoder_sha256": {n: e.spec["weights_sha256"] for n, e in encoders.items()}}
-    return SlotFeatureSource(resize_images(images, r["image_size"]), feats, layout, p_null=r["p_null"],
-                             provenance=provenance)
+    return SlotFeatureSource(resize_images(images, r["image_size"]), feats, layout,
+                             p_null=r["p_null"] if p_null is None else p_null, provenance=provenance,
+                             slot_weights=slot_weights)
 
 
 def folder_source(profile: dict, encoder_name: str, layer: str, data_root: str | None, device) -> FolderPairSource:
