@@ -253,6 +253,26 @@ def _manifest_problems(manifest: Path) -> list[str]:
     return verify_manifest(manifest)  # manifests name their files relative to their own folder
 
 
+def rcdm_encoder_problems(rcdm: Path, enc_dir: Path) -> list[str]:
+    """The encoders whose file in `enc_dir` is not the one the slot RCDM `rcdm` was trained on (its metadata
+    records each slot's encoder sha256): a retrained encoder needs a retrained (warm-started) RCDM."""
+    from safetensors import safe_open
+
+    from rcdm_lib.artifacts import file_sha256
+
+    with safe_open(str(rcdm), framework="pt") as f:
+        data = json.loads((f.metadata() or {}).get("data") or "{}")
+    trained_on = data.get("encoder_sha256") or {}
+    by_method: dict[str, list[str]] = {}
+    for slot, sha in trained_on.items():
+        method = slot.rsplit("_", 1)[0]  # <method>_<backbone|head>
+        path = enc_dir / f"{method}.safetensors"
+        if path.is_file() and file_sha256(path) != sha:
+            by_method.setdefault(method, []).append(slot)
+    return [f"{enc_dir / (m + '.safetensors')} is not the file {rcdm.name} was trained on (slots {', '.join(s)})"
+            for m, s in by_method.items()]
+
+
 def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
     """Reuse the profile's trained models (hashes checked against the manifests) or train
     them with scripts/train_encoder.py and scripts/train.py (the upsampler of chapter 13:
@@ -277,6 +297,12 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
                 problems += _manifest_problems(manifest)
             elif name != "smoke":
                 problems.append(f"{manifest} is missing")
+        stale = rcdm_encoder_problems(rcdm, enc_dir)
+        if stale:
+            raise NotebookError(
+                f"the {name} RCDM was trained on other encoders than {enc_dir} holds:\n  - " + "\n  - ".join(stale)
+                + f"\nWarm-start it on them (`python scripts/train.py --profile {name} --init-from {rcdm}`, see the "
+                  "README) or retrain every model with `make book FROM_SCRATCH=1`.")
         if problems:
             raise NotebookError(
                 f"the {name} models do not match their manifests:\n  - " + "\n  - ".join(problems)

@@ -4,9 +4,10 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from rcdm_lib import claims, pipeline
-from rcdm_lib.config import load_profile
+from rcdm_lib.config import load_profile, repo_path
 
 GOOD = '''# %% tags=["parameters"]
 x = 1
@@ -121,3 +122,28 @@ def test_widget_slider_links_slider_to_stack():
     assert slider.max == 2 and len(box.children[1].children) == 3
     with pytest.raises(ValueError):
         image_slider(frames[:1], ["a"])
+
+
+def test_an_rcdm_trained_on_other_encoder_files_is_named(tmp_path):
+    """The slot RCDM records each slot's encoder sha256; a retrained encoder file is reported with its slots."""
+    from safetensors.torch import save_file
+
+    from rcdm_lib.artifacts import file_sha256
+
+    enc = tmp_path / "enc"
+    enc.mkdir()
+    (enc / "dino.safetensors").write_bytes(b"dino v1")
+    (enc / "simclr.safetensors").write_bytes(b"simclr")
+    shas = {"dino_backbone": file_sha256(enc / "dino.safetensors"), "dino_head": file_sha256(enc / "dino.safetensors"),
+            "simclr_backbone": file_sha256(enc / "simclr.safetensors")}
+    rcdm = tmp_path / "rcdm.safetensors"
+    save_file({"w": torch.zeros(1)}, str(rcdm), metadata={"data": json.dumps({"encoder_sha256": shas})})
+    assert pipeline.rcdm_encoder_problems(rcdm, enc) == []
+    (enc / "dino.safetensors").write_bytes(b"dino v2")
+    (problem,) = pipeline.rcdm_encoder_problems(rcdm, enc)
+    assert "dino.safetensors" in problem and "dino_backbone, dino_head" in problem
+
+
+def test_the_shipped_rcdm_was_trained_on_the_shipped_encoders():
+    prof = load_profile("tiny")
+    assert pipeline.rcdm_encoder_problems(repo_path(prof["rcdm"]["export"]), repo_path(prof["encoders"]["dir"])) == []
