@@ -262,15 +262,18 @@ def rcdm_encoder_problems(rcdm: Path, enc_dir: Path) -> list[str]:
 
     with safe_open(str(rcdm), framework="pt") as f:
         data = json.loads((f.metadata() or {}).get("data") or "{}")
-    trained_on = data.get("encoder_sha256") or {}
-    by_method: dict[str, list[str]] = {}
-    for slot, sha in trained_on.items():
-        method = slot.rsplit("_", 1)[0]  # <method>_<backbone|head>
+    by_method: dict[str, dict[str, str]] = {}  # method -> {slot: the sha256 it was trained on}
+    for slot, sha in (data.get("encoder_sha256") or {}).items():
+        by_method.setdefault(slot.rsplit("_", 1)[0], {})[slot] = sha  # <method>_<backbone|head>
+    problems = []
+    for method, slots in by_method.items():
         path = enc_dir / f"{method}.safetensors"
-        if path.is_file() and file_sha256(path) != sha:
-            by_method.setdefault(method, []).append(slot)
-    return [f"{enc_dir / (m + '.safetensors')} is not the file {rcdm.name} was trained on (slots {', '.join(s)})"
-            for m, s in by_method.items()]
+        if path.is_file():
+            now = file_sha256(path)  # once per file, for both of its slots
+            stale = [slot for slot, sha in slots.items() if sha != now]
+            if stale:
+                problems.append(f"{path} is not the file {rcdm.name} was trained on (slots {', '.join(stale)})")
+    return problems
 
 
 def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
@@ -297,17 +300,17 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
                 problems += _manifest_problems(manifest)
             elif name != "smoke":
                 problems.append(f"{manifest} is missing")
-        stale = rcdm_encoder_problems(rcdm, enc_dir)
-        if stale:
-            raise NotebookError(
-                f"the {name} RCDM was trained on other encoders than {enc_dir} holds:\n  - " + "\n  - ".join(stale)
-                + f"\nWarm-start it on them (`python scripts/train.py --profile {name} --init-from {rcdm}`, see the "
-                  "README) or retrain every model with `make book FROM_SCRATCH=1`.")
         if problems:
             raise NotebookError(
                 f"the {name} models do not match their manifests:\n  - " + "\n  - ".join(problems)
                 + "\nRestore the shipped files (git checkout artifacts/) or retrain them with "
                   "`make book FROM_SCRATCH=1`.")
+        stale = rcdm_encoder_problems(rcdm, enc_dir)  # files that match their manifests, but not each other
+        if stale:
+            raise NotebookError(
+                f"the {name} RCDM was trained on other encoders than {enc_dir} holds:\n  - " + "\n  - ".join(stale)
+                + f"\nWarm-start it on them (`python scripts/train.py --profile {name} --init-from {rcdm}`, see the "
+                  "README) or retrain every model with `make book FROM_SCRATCH=1`.")
         return f"reused the {name} models (hashes match the manifests); {superres}; {ensure_icgan(profile, log=log)}"
     if missing and not from_scratch:
         log(f"  missing: {', '.join(str(m) for m in missing)}; training them")

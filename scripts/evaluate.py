@@ -54,13 +54,14 @@ def main(argv=None) -> int:
         profile["rcdm"]["export"] = str(Path(args.weights).resolve())
     t0 = time.time()
     models = load_profile_models(profile)
-    unknown = sorted(set(args.slots or ()) - set(models.slots))
+    slots = args.slots or list(models.slots)
+    unknown = sorted(set(slots) - set(models.slots))
     if unknown:
         raise SystemExit(f"--slots {unknown}: not slots of this RCDM; expected some of {list(models.slots)}")
     out = Path(args.out or (REPO_ROOT / profile["rcdm"]["export"]).parent)
     clf = train_shape_classifier(profile, models.image_size, REPO_ROOT / profile.get("cache_dir", ".cache") / args.profile)
     res = shape_agreement(models, clf, n_images=args.n_images, n_per=args.n_per, steps=args.steps,
-                          guidance_scale=args.guidance, n_reference=args.n_reference, slots=args.slots,
+                          guidance_scale=args.guidance, n_reference=args.n_reference, slots=slots,
                           seed=args.seed)
     res["seconds"] = round(time.time() - t0, 1)
     res["profile"] = args.profile
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
     ds = FactorShapes("val", size=profile["data"]["size"], length=8, seed=profile["data"]["seed"])
     images, _ = ds.batch(np.arange(8))
     rows = [models.rcdm_view(images)]
-    for slot in args.slots or models.slots:
+    for slot in slots:
         x = models.sample(slot, models.encode(slot, images), n_per=1, steps=args.steps, seed=1,
                           guidance_scale=args.guidance)
         rows.append(x[:, 0])
@@ -94,7 +95,7 @@ def main(argv=None) -> int:
     save_image_grid(torch.cat(rows), grid, nrow=8, scale=4)
     null = models.sample(None, n=32, n_per=1, steps=args.steps, seed=2)[:, 0]
     save_image_grid(null, null_grid, nrow=8, scale=4)
-    print(f"wrote {out / name}, {grid} (rows: real, then {', '.join(args.slots or models.slots)}), {null_grid} in {res['seconds']:.0f}s")
+    print(f"wrote {out / name}, {grid} (rows: real, then {', '.join(slots)}), {null_grid} in {res['seconds']:.0f}s")
     return 0
 
 

@@ -116,13 +116,14 @@ def configs_from(profile: dict, args) -> tuple[dict, DiffusionConfig, TrainConfi
 def _parse_slot_weights(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
-        name, sep, w = item.partition("=")
+        name, _, w = item.partition("=")
         try:
-            out[name.strip()] = float(w)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
+            weight = float(w)
+        except ValueError:  # also no "=" (w is then empty)
+            weight = None
+        if weight is None or not name.strip():
             raise SystemExit(f"--slot-weight expects SLOT=WEIGHT, e.g. dino_backbone=3; got {item!r}")
+        out[name.strip()] = weight
     return out
 
 

@@ -80,7 +80,8 @@ def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int
     real = classify(clf, models.rcdm_view(images))
     out = {"n_images": n_images, "n_per": n_per, "sampling_steps": steps, "sampler": "ancestral", "guidance_scale": guidance_scale,
            "classifier_val_accuracy": (real.argmax(1) == shape).float().mean().item(),
-           "real_confident_fraction": (real.max(1).values >= 0.9).float().mean().item(), "agreement": {}}
+           "real_confident_fraction": (real.max(1).values >= 0.9).float().mean().item(), "agreement": {},
+           "agreement_se": {}}
     if n_reference:
         ref_images, ref_factors = FactorShapes("train", size=data["size"], length=n_reference,
                                                seed=data["seed"]).batch(np.arange(n_reference))
@@ -95,7 +96,7 @@ def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int
         hit = (p.argmax(1) == shape.repeat_interleave(n_per)).float().view(n_images, n_per)  # [N, n_per]
         out["agreement"][slot] = hit.mean().item()
         # standard error over images (an image's samples are not independent of each other)
-        out.setdefault("agreement_se", {})[slot] = (hit.mean(1).std() / n_images ** 0.5).item() if n_images > 1 else None
+        out["agreement_se"][slot] = (hit.mean(1).std() / n_images ** 0.5).item() if n_images > 1 else None
     null = models.sample(None, n=n_images, n_per=1, steps=steps, seed=seed).flatten(0, 1)
     out["null_confident_fraction"] = (classify(clf, null).max(1).values >= 0.9).float().mean().item()
     return out
