@@ -88,3 +88,60 @@ def record_artifact(path, *, command: str, device, train_seconds: float, steps: 
              "date": datetime.datetime.now().isoformat(timespec="seconds")}
     update_manifest(path.parent / "manifest.json", key or path.stem, entry)
     return entry
+
+
+def continue_artifact(target, export, *, why: str, key: str | None = None, export_key: str | None = None) -> dict:
+    """Replace the shipped `target` with `export`, a run warm-started from it, and extend its manifest entry.
+
+    `export` is a file written by scripts/train.py with its own manifest.json beside it (entry
+    `export_key`, default the export's stem). The run must continue the file that is shipped now:
+    when its entry records `init_from_sha256`, that must be `target`'s sha256. The two files must
+    hold the same UNet config. The target's entry (`key`, default its stem) then gets the new
+    sha256, size, command, hardware and date; its steps and train_seconds grow by the run's; the
+    run's command, step range and `why` are appended to `runs` and its seconds to `run_seconds`.
+    The copy is atomic (temp file, rename). Returns the new entry.
+    """
+    import shutil
+
+    from .unet import config_differences, read_unet_config
+
+    target, export = Path(target), Path(export)
+    for f in (target, export):
+        if not f.is_file():
+            raise FileNotFoundError(f"{f} not found")
+    run_manifest = export.parent / "manifest.json"
+    if not run_manifest.is_file():
+        raise FileNotFoundError(f"{run_manifest} not found: scripts/train.py writes it beside its --export")
+    export_key = export_key or export.stem
+    runs = json.loads(run_manifest.read_text())
+    if export_key not in runs:
+        raise KeyError(f"{run_manifest} has no entry {export_key!r} (it has {sorted(runs)})")
+    run = runs[export_key]
+    sha = file_sha256(export)
+    if sha != run["sha256"]:
+        raise ValueError(f"{export} has sha256 {sha[:12]}..., its manifest says {run['sha256'][:12]}...")
+    shipped_sha = file_sha256(target)
+    if run.get("init_from_sha256") not in (None, shipped_sha):
+        raise ValueError(f"{export} was warm-started from a file with sha256 {run['init_from_sha256'][:12]}..., "
+                         f"not from the shipped {target} ({shipped_sha[:12]}...)")
+    diffs = config_differences(read_unet_config(target), read_unet_config(export))
+    if diffs:
+        raise ValueError(f"{export} has another UNet config than {target}: " + "; ".join(diffs))
+
+    manifest = target.parent / "manifest.json"
+    key = key or target.stem
+    data = json.loads(manifest.read_text())
+    entry = data[key]
+    if entry["sha256"] != shipped_sha:
+        raise ValueError(f"{target} has sha256 {shipped_sha[:12]}..., {manifest} says {entry['sha256'][:12]}...")
+    start, end = int(entry["steps"]), int(entry["steps"]) + int(run["steps"])
+    device = run.get("hardware", {}).get("device", "?")
+    entry.setdefault("runs", []).append(f"{run['command']}   # {start}-{end} on {device} ({run['train_seconds']:.0f} s): {why}")
+    entry.setdefault("run_seconds", []).append(run["train_seconds"])
+    entry.update(sha256=sha, bytes=export.stat().st_size, command=run["command"], hardware=run["hardware"],
+                 date=run["date"], steps=end, train_seconds=round(float(entry["train_seconds"]) + run["train_seconds"], 1))
+    tmp = target.with_name(target.name + ".tmp")
+    shutil.copyfile(export, tmp)
+    tmp.replace(target)
+    update_manifest(manifest, key, entry)
+    return entry

@@ -573,11 +573,9 @@ def config_differences(a: UNetConfig, b: UNetConfig) -> list[str]:
     return [f"{k}: expected {da[k]!r}, got {db[k]!r}" for k in da if da[k] != db[k]]
 
 
-def load_unet(path, expect_config: UNetConfig | None = None, device="cpu") -> UNet:
-    """Load one of our safetensors UNet files. With `expect_config`, a file of another config
-    raises a ValueError naming the differing fields."""
+def read_unet_config(path) -> UNetConfig:
+    """The UNetConfig stored inside one of our safetensors UNet files (the weights are not read)."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
@@ -589,7 +587,16 @@ def load_unet(path, expect_config: UNetConfig | None = None, device="cpu") -> UN
             f"{path} is not an rcdm_lib UNet file (expected safetensors with metadata format=rcdm_lib.unet); "
             "for an official rcdm_ema_*.pt file use load_official_checkpoint"
         )
-    config = UNetConfig.from_dict(json.loads(meta["unet_config"]))
+    return UNetConfig.from_dict(json.loads(meta["unet_config"]))
+
+
+def load_unet(path, expect_config: UNetConfig | None = None, device="cpu") -> UNet:
+    """Load one of our safetensors UNet files. With `expect_config`, a file of another config
+    raises a ValueError naming the differing fields."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    config = read_unet_config(path)
     if expect_config is not None and config.to_dict() != expect_config.to_dict():
         raise ValueError(
             f"{path} was trained with another UNet config: " + "; ".join(config_differences(expect_config, config))

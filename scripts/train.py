@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 
 import torch  # noqa: E402
 
-from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
+from rcdm_lib.artifacts import command_line, file_sha256, record_artifact  # noqa: E402
 from rcdm_lib.config import load_profile  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig, init_distributed, train_rcdm  # noqa: E402
 from rcdm_lib.precision import use_bf16  # noqa: E402
@@ -152,6 +152,8 @@ def main(argv=None) -> int:
         print(f"profile {profile['profile']}: {unet_cfg.image_size}px UNet, {n:,} parameters, "
               f"{len(data)} training examples, {info.world_size} process(es) on {info.device}"
               f"{' in bf16' if bf16 else ''}; run folder {out}", flush=True)
+    # the warm start's hash now, before training: the file may be replaced by the time this run exports
+    init_sha = {"init_from_sha256": file_sha256(args.init_from)} if args.init_from and info.is_main else {}
     res = train_rcdm(unet_cfg, diff_cfg, train_cfg, data, out, resume=args.resume, info=info, init_from=args.init_from,
                      progress=not args.no_progress)
     if info.is_main and res.step == train_cfg.steps:
@@ -162,7 +164,7 @@ def main(argv=None) -> int:
                                               "train": train_cfg.to_dict(), "data": data.describe()})
             record_artifact(export, command=command_line("scripts/train.py", argv or sys.argv[1:]),
                             device=info.device, train_seconds=res.seconds, steps=res.step,
-                            world_size=info.world_size)
+                            world_size=info.world_size, **init_sha)
             print(f"exported the EMA model to {export} ({export.stat().st_size / 1e6:.1f} MB)")
     cleanup(info)
     return 0

@@ -127,3 +127,52 @@ def test_p_null_and_slot_weights_reach_the_slot_source(monkeypatch):
     assert seen == {"p_null": 0.3, "slot_weights": {"a": 2.0}}
     with pytest.raises(SystemExit, match="SLOT=WEIGHT"):
         train.configs_from(load_profile("tiny"), train.build_parser().parse_args(["--slot-weight", "dino_backbone"]))
+
+
+def test_install_rcdm_continues_the_shipped_lineage(tmp_path, random_unet, capsys):
+    """A warm-started run replaces the shipped model; steps, seconds and runs add up; wrong lineages are refused."""
+    import json
+
+    from rcdm_lib.artifacts import continue_artifact, file_sha256, record_artifact
+    from rcdm_lib.unet import save_unet
+
+    ship, run = tmp_path / "art", tmp_path / "run"
+    ship.mkdir(), run.mkdir()
+    shipped = ship / "rcdm_slots.safetensors"
+    save_unet(shipped, random_unet())
+    record_artifact(shipped, command="python scripts/train.py --profile tiny", device="cpu", train_seconds=100,
+                    steps=1000, runs=["python scripts/train.py --profile tiny   # 0-1000"], note="kept")
+    shipped_sha = file_sha256(shipped)
+    export = run / "export.safetensors"
+    net = random_unet()
+    with torch.no_grad():
+        next(net.parameters()).add_(1.0)  # the fine-tuned weights differ from the shipped ones
+    save_unet(export, net)
+    cmd = f"python scripts/train.py --init-from {shipped} --export {export} --steps 500"
+    record_artifact(export, command=cmd, device="cpu", train_seconds=40.04, steps=500, init_from_sha256=shipped_sha)
+
+    # a run whose file was changed after export, a run from another start, another network: refused, by name
+    other = run / "other.safetensors"
+    save_unet(other, random_unet(rep_dim=7))
+    record_artifact(other, command="x", device="cpu", train_seconds=1, steps=1, init_from_sha256=shipped_sha)
+    with pytest.raises(ValueError, match="rep_dim: expected 5, got 7"):
+        continue_artifact(shipped, other, why="w")
+    record_artifact(other, command="x", device="cpu", train_seconds=1, steps=1, init_from_sha256="f" * 64)
+    with pytest.raises(ValueError, match="warm-started from a file with sha256 ffffffffffff"):
+        continue_artifact(shipped, other, why="w")
+    with pytest.raises(KeyError, match="no entry 'missing'"):
+        continue_artifact(shipped, export, why="w", export_key="missing")
+    assert file_sha256(shipped) == shipped_sha  # nothing replaced by a refused install
+
+    install = _load_script("install_rcdm")
+    assert install.main([str(export), "--why", "lower lr", "--target", str(shipped)]) == 0
+    assert "1500 steps, 140 s in all" in capsys.readouterr().out
+    entry = json.loads((ship / "manifest.json").read_text())["rcdm_slots"]
+    assert file_sha256(shipped) == file_sha256(export) == entry["sha256"] != shipped_sha
+    assert entry["steps"] == 1500 and entry["train_seconds"] == 140.0 and entry["command"] == cmd
+    assert entry["runs"][-1] == f"{cmd}   # 1000-1500 on cpu (40 s): lower lr" and len(entry["runs"]) == 2
+    assert entry["run_seconds"] == [40.0] and entry["note"] == "kept"
+    assert verify_manifest(ship / "manifest.json") == []
+    # the same export again: it no longer continues the shipped file (which is now itself)
+    assert install.main([str(export), "--why", "again", "--target", str(shipped)]) == 2
+    assert "warm-started from a file with sha256" in capsys.readouterr().err
