@@ -52,15 +52,21 @@ def verify_manifest(path, root=None) -> list[str]:
     """Problems with the files a manifest lists: missing or with another sha256. Empty if all good."""
     path = Path(path)
     root = Path(root) if root else path.parent
-    problems = []
-    for key, entry in json.loads(path.read_text()).items():
-        f = Path(entry["file"])
-        f = f if f.is_absolute() else root / f
-        if not f.is_file():
-            problems.append(f"{key}: {f} is missing")
-        elif file_sha256(f) != entry["sha256"]:
-            problems.append(f"{key}: {f} has sha256 {file_sha256(f)[:12]}..., the manifest says {entry['sha256'][:12]}...")
-    return problems
+    problems = (entry_problem(key, entry, root) for key, entry in json.loads(path.read_text()).items())
+    return [p for p in problems if p]
+
+
+def entry_problem(key: str, entry: dict, root) -> str | None:
+    """What is wrong with the file of one manifest entry (names relative to `root`): missing, or
+    another sha256 than the entry's. None if it is the file the entry describes."""
+    f = Path(entry["file"])
+    f = f if f.is_absolute() else Path(root) / f
+    if not f.is_file():
+        return f"{key}: {f} is missing"
+    sha = file_sha256(f)
+    if sha != entry["sha256"]:
+        return f"{key}: {f} has sha256 {sha[:12]}..., the manifest says {entry['sha256'][:12]}..."
+    return None
 
 
 def command_line(script: str, argv: list[str]) -> str:
@@ -106,21 +112,19 @@ def continue_artifact(target, export, *, why: str, key: str | None = None, expor
     from .unet import config_differences, read_unet_config
 
     target, export = Path(target), Path(export)
-    for f in (target, export):
-        if not f.is_file():
-            raise FileNotFoundError(f"{f} not found")
-    run_manifest = export.parent / "manifest.json"
+    manifest, key = target.parent / "manifest.json", key or target.stem
+    run_manifest, export_key = export.parent / "manifest.json", export_key or export.stem
     if not run_manifest.is_file():
         raise FileNotFoundError(f"{run_manifest} not found: scripts/train.py writes it beside its --export")
-    export_key = export_key or export.stem
-    runs = json.loads(run_manifest.read_text())
+    runs, data = json.loads(run_manifest.read_text()), json.loads(manifest.read_text())
     if export_key not in runs:
         raise KeyError(f"{run_manifest} has no entry {export_key!r} (it has {sorted(runs)})")
-    run = runs[export_key]
-    sha = file_sha256(export)
-    if sha != run["sha256"]:
-        raise ValueError(f"{export} has sha256 {sha[:12]}..., its manifest says {run['sha256'][:12]}...")
-    shipped_sha = file_sha256(target)
+    run, entry = runs[export_key], data[key]
+    for problem in (entry_problem(export_key, {**run, "file": export.name}, export.parent),
+                    entry_problem(key, {**entry, "file": target.name}, target.parent)):
+        if problem:
+            raise ValueError(problem)
+    sha, shipped_sha = run["sha256"], entry["sha256"]
     if run.get("init_from_sha256") not in (None, shipped_sha):
         raise ValueError(f"{export} was warm-started from a file with sha256 {run['init_from_sha256'][:12]}..., "
                          f"not from the shipped {target} ({shipped_sha[:12]}...)")
@@ -128,12 +132,6 @@ def continue_artifact(target, export, *, why: str, key: str | None = None, expor
     if diffs:
         raise ValueError(f"{export} has another UNet config than {target}: " + "; ".join(diffs))
 
-    manifest = target.parent / "manifest.json"
-    key = key or target.stem
-    data = json.loads(manifest.read_text())
-    entry = data[key]
-    if entry["sha256"] != shipped_sha:
-        raise ValueError(f"{target} has sha256 {shipped_sha[:12]}..., {manifest} says {entry['sha256'][:12]}...")
     start, end = int(entry["steps"]), int(entry["steps"]) + int(run["steps"])
     device = run.get("hardware", {}).get("device", "?")
     entry.setdefault("runs", []).append(f"{run['command']}   # {start}-{end} on {device} ({run['train_seconds']:.0f} s): {why}")

@@ -155,6 +155,11 @@ def test_install_rcdm_continues_the_shipped_lineage(tmp_path, random_unet, capsy
     other = run / "other.safetensors"
     save_unet(other, random_unet(rep_dim=7))
     record_artifact(other, command="x", device="cpu", train_seconds=1, steps=1, init_from_sha256=shipped_sha)
+    recorded = other.read_bytes()
+    save_unet(other, net)
+    with pytest.raises(ValueError, match="other: .*other.safetensors has sha256 .*, the manifest says"):
+        continue_artifact(shipped, other, why="w")
+    other.write_bytes(recorded)
     with pytest.raises(ValueError, match="rep_dim: expected 5, got 7"):
         continue_artifact(shipped, other, why="w")
     record_artifact(other, command="x", device="cpu", train_seconds=1, steps=1, init_from_sha256="f" * 64)
