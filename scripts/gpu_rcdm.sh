@@ -44,7 +44,7 @@ variant() {  # name, options: train until BUDGET-40 s, then export the EMA of th
   [ -z "$ckpt" ] && { stamp "$name rc=$rc, no checkpoint"; return; }
   local step=$(basename "$ckpt" .pt); step=$((10#${step#ckpt_}))
   $PY scripts/train.py --profile $PROFILE --device $DEVICE --no-progress --out "$run" --resume --steps $step \
-    $opts --no-compile --export "$OUT/$name/rcdm_slots.safetensors" >>"$LOGS/$name.log" 2>&1
+    $opts --no-compile --no-cuda-graph --export "$OUT/$name/rcdm_slots.safetensors" >>"$LOGS/$name.log" 2>&1
   stamp "$name rc=$rc, exported step $step (rc=$?)"
 }
 
