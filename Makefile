@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 PROFILE ?= tiny
 FROM_SCRATCH ?=
+MODELS_BUDGET ?=
 
 .PHONY: test test-slow install book clean
 
@@ -32,7 +33,8 @@ test-slow: $(STAMP)
 book: $(STAMP)
 	@echo "[book] environment: $(VENV) ready; profile $(PROFILE)"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VPY) scripts/run_notebooks.py --profile $(PROFILE) --models --build \
-		$(if $(filter 1 yes true,$(FROM_SCRATCH)),--from-scratch,)
+		$(if $(filter 1 yes true,$(FROM_SCRATCH)),--from-scratch,) \
+		$(if $(MODELS_BUDGET),--models-budget $(MODELS_BUDGET),)
 
 clean:
 	rm -rf $(VENV) .pytest_cache book/_build

@@ -276,11 +276,18 @@ def rcdm_encoder_problems(rcdm: Path, enc_dir: Path) -> list[str]:
     return problems
 
 
-def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
+def ensure_models(profile, from_scratch: bool = False, log=print, budget_s: float | None = None) -> str:
     """Reuse the profile's trained models (hashes checked against the manifests) or train
     them with scripts/train_encoder.py and scripts/train.py (the upsampler of chapter 13:
-    ensure_superres). Returns what was done."""
+    ensure_superres). Returns what was done.
+
+    Training keeps to `budget_s` seconds (default: the profile's `models_budget_s`; 0 or None:
+    no budget): the upsampler, the encoders and the IC-GAN train their full recipes, then the
+    RCDM, last, trains what fits in the time left (scripts/train.py --time-budget)."""
+    t0 = time.perf_counter()
     profile = _as_profile(profile)
+    if budget_s is None:
+        budget_s = profile.get("models_budget_s")
     name = profile["profile"]
     if name == "imagenet128":
         problems = check_inputs(profile)
@@ -315,8 +322,17 @@ def ensure_models(profile, from_scratch: bool = False, log=print) -> str:
     if missing and not from_scratch:
         log(f"  missing: {', '.join(str(m) for m in missing)}; training them")
     _train_encoders(profile, log)
-    _run_script("train.py", ["--profile", name, "--no-progress"], log=log)
-    return f"trained the {name} models; {superres}; {ensure_icgan(profile, from_scratch=from_scratch, log=log)}"
+    icgan_done = ensure_icgan(profile, from_scratch=from_scratch, log=log)  # needs the encoders only
+    rcdm_args = ["--profile", name, "--no-progress"]
+    if budget_s:
+        left = budget_s - (time.perf_counter() - t0) - BUDGET_SLACK_S
+        log(f"  time budget {budget_s:.0f} s: {left:.0f} s left for the RCDM")
+        rcdm_args += ["--time-budget", f"{left:.0f}"]
+    _run_script("train.py", rcdm_args, log=log)
+    return f"trained the {name} models in {time.perf_counter() - t0:.0f} s; {superres}; {icgan_done}"
+
+
+BUDGET_SLACK_S = 60  # of a models budget, kept for what follows the RCDM's training (its export, the checks)
 
 
 def encoder_groups(profile: dict, n: int = 2, fast_bf16: bool | None = None) -> list[list[str]]:

@@ -33,6 +33,9 @@ def main(argv=None) -> int:
     p.add_argument("--force", action="store_true", help="execute even when a cached result exists")
     p.add_argument("--models", action="store_true", help="first reuse (hash-checked) or train the profile's models")
     p.add_argument("--from-scratch", action="store_true", help="with --models: retrain the models")
+    p.add_argument("--models-budget", type=float, metavar="SECONDS",
+                   help="with --models: train them within this many seconds; the RCDM, trained last, gets what is "
+                        "left (default: the profile's models_budget_s, 7200 for tiny; 0: the full recipe)")
     p.add_argument("--build", action="store_true", help="then vendor the JavaScript and run `jupyter-book build`")
     args = p.parse_args(argv)
 
@@ -54,7 +57,7 @@ def main(argv=None) -> int:
     try:
         if args.models:
             t0 = start(f"models ({args.profile})")
-            print("  " + pipeline.ensure_models(profile, from_scratch=args.from_scratch))
+            print("  " + pipeline.ensure_models(profile, from_scratch=args.from_scratch, budget_s=args.models_budget))
             times["models"] = time.perf_counter() - t0
         elif args.profile == "imagenet128":
             problems = pipeline.check_inputs(profile)

@@ -16,7 +16,11 @@ nccl on GPU, bf16 autocast on CUDA (and, with --cpu-bf16, on CPUs with bf16 hard
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--sample-every", type=int, help="steps between sample grids (0: none)")
     g.add_argument("--export", help="write the final EMA weights here (default: rcdm.export of the profile)")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="finish within this many seconds of the script's start (one process): a fresh run times a "
+                        "few training steps here, then trains the steps that fit (at most --steps, at least a tenth "
+                        "of them), a shortened run with a falling rate (rcdm_lib/training/budget.py); the choice is "
+                        "saved in the run's config.json and a --resume keeps it. make book FROM_SCRATCH=1 uses it")
     return p
 
 
@@ -127,7 +136,43 @@ def _parse_slot_weights(items: list[str]) -> dict[str, float]:
     return out
 
 
+def fit_time_budget(args, unet_cfg, diff_cfg, train_cfg, data, out: Path, info, t_start: float) -> TrainConfig:
+    """train_cfg shortened to what fits in args.time_budget seconds from t_start (see --time-budget)."""
+    from rcdm_lib.training.budget import budget_steps, budgeted_config, min_budget_steps
+    from rcdm_lib.training.checkpoint import latest_checkpoint
+
+    if info.world_size != 1:
+        raise SystemExit(f"--time-budget needs one process (each would time its own steps), got {info.world_size}")
+    if args.resume and latest_checkpoint(out) is not None:  # the steps and schedule its start chose
+        saved = json.loads((out / "config.json").read_text())["train"]
+        keep = ("steps", "lr_final", "lr_decay_start", "lr_decay_end", "warmup_steps")
+        print(f"--time-budget: resuming the run in {out} with the {saved['steps']} steps its start chose", flush=True)
+        return dataclasses.replace(train_cfg, **{k: saved[k] for k in keep})
+    n_probe = min(20, max(1, train_cfg.steps // 20))
+    with tempfile.TemporaryDirectory(prefix="rcdm_budget_") as tmp:  # real steps of this run's config, then thrown away
+        probe = dataclasses.replace(train_cfg, log_every=10**9, ckpt_every=10**9, sample_every=0)
+        seconds = train_rcdm(unet_cfg, diff_cfg, probe, data, Path(tmp), info=info, progress=False,
+                             stop_after=n_probe).seconds
+    step_s = seconds / n_probe  # the first steps are the slowest: an upper bound
+    left = args.time_budget - (time.time() - t_start)
+    left -= 10 + 0.02 * max(left, 0)  # the export, the last checkpoint and the rate's day-long drift
+    steps = budget_steps(left, step_s, train_cfg.steps, min_budget_steps(train_cfg.steps))
+    cfg = budgeted_config(train_cfg, steps)
+    img_s = train_cfg.batch_size / step_s
+    if steps == train_cfg.steps:
+        print(f"--time-budget {args.time_budget:.0f} s: the full {steps} steps fit ({img_s:.0f} img/s here, "
+              f"{left:.0f} s left)", flush=True)
+    else:
+        over = steps * step_s > left
+        print(f"--time-budget {args.time_budget:.0f} s: {steps} of {train_cfg.steps} steps at {img_s:.0f} img/s "
+              f"({left:.0f} s left), lr {cfg.lr:g} falling to {cfg.lr_final:g} between steps {cfg.lr_decay_start} "
+              f"and {cfg.lr_decay_end}; expect weaker samples than the full recipe"
+              + ("; the fewest steps allowed do not fit, so the budget is overrun" if over else ""), flush=True)
+    return cfg
+
+
 def main(argv=None) -> int:
+    t_start = time.time()
     args = build_parser().parse_args(argv)
     profile = load_profile(args.profile)
     if args.threads:
@@ -152,6 +197,8 @@ def main(argv=None) -> int:
         print(f"profile {profile['profile']}: {unet_cfg.image_size}px UNet, {n:,} parameters, "
               f"{len(data)} training examples, {info.world_size} process(es) on {info.device}"
               f"{' in bf16' if bf16 else ''}; run folder {out}", flush=True)
+    if args.time_budget is not None:
+        train_cfg = fit_time_budget(args, unet_cfg, diff_cfg, train_cfg, data, out, info, t_start)
     # the warm start's hash now, before training: the file may be replaced by the time this run exports
     init_sha = {"init_from_sha256": file_sha256(args.init_from)} if args.init_from and info.is_main else {}
     res = train_rcdm(unet_cfg, diff_cfg, train_cfg, data, out, resume=args.resume, info=info, init_from=args.init_from,
