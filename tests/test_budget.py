@@ -54,7 +54,7 @@ def test_a_decaying_recipe_shortened_keeps_its_shape():
 
 
 def _fit(train, monkeypatch, tmp_path, budget, probe_seconds, resume=False):
-    """fit_time_budget with the probe's 20 training steps replaced by a stub that took probe_seconds."""
+    """fit_time_budget with the probe's training steps replaced by a stub that took probe_seconds."""
     probes = []
 
     def fake_train(unet_cfg, diff_cfg, cfg, data, run_dir, **kw):
@@ -72,7 +72,7 @@ def test_time_budget_chooses_the_steps_from_the_timed_probe(monkeypatch, tmp_pat
     train = _train_script()
     # 20 probe steps in 4 s: 0.2 s a step; 2010 s budget -> about (2010 - 10) * 0.98 / 0.2 = 9800 steps
     cfg, probes = _fit(train, monkeypatch, tmp_path, 2010.0, 4.0)
-    assert probes[0][1] == 20 and probes[0][0].ckpt_every > 14000  # the probe writes no checkpoint
+    assert [n for _, n in probes] == [2, 20] and probes[1][0].ckpt_every > 14000  # a warm-up, then 20 timed steps
     assert 9780 <= cfg.steps <= 9800 and cfg.lr_decay_end == cfg.steps and cfg.lr_final == pytest.approx(5e-5)
     assert f"{cfg.steps} of 14000 steps at 320 img/s" in capsys.readouterr().out
     full, _ = _fit(train, monkeypatch, tmp_path, 1e6, 4.0)
