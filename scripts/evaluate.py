@@ -42,6 +42,9 @@ def main(argv=None) -> int:
     p.add_argument("--slots", nargs="+", help="evaluate only these representation slots (e.g. dino_backbone); "
                                               "the results go to quality_slots_n<N>[_guidance<g>].json")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
+    p.add_argument("--split", choices=("val", "train"), default="val",
+                   help="condition on val images (default) or on the first N training images, to compare the two "
+                        "(results go to quality[...]_train.json)")
     p.add_argument("--weights", help="an RCDM safetensors file to evaluate instead of the profile's rcdm.export "
                                      "(e.g. an earlier export kept for comparison)")
     args = p.parse_args(argv)
@@ -62,10 +65,10 @@ def main(argv=None) -> int:
     clf = train_shape_classifier(profile, models.image_size, REPO_ROOT / profile.get("cache_dir", ".cache") / args.profile)
     res = shape_agreement(models, clf, n_images=args.n_images, n_per=args.n_per, steps=args.steps,
                           guidance_scale=args.guidance, n_reference=args.n_reference, slots=slots,
-                          seed=args.seed)
+                          seed=args.seed, split=args.split)
     res["seconds"] = round(time.time() - t0, 1)
     res["profile"] = args.profile
-    print(f"shape classifier accuracy on real val images at {models.image_size}px: {res['classifier_val_accuracy']:.3f}")
+    print(f"shape classifier accuracy on real {args.split} images at {models.image_size}px: {res['classifier_val_accuracy']:.3f}")
     ref = res.get("neighbour_agreement", {})
     print(f"{'representation':24} shape agreement" + (f"   {res['neighbour_k']}-NN reference ({res['n_reference']} "
                                                        "train images)" if ref else ""))
@@ -77,7 +80,7 @@ def main(argv=None) -> int:
           f"(real images: {res['real_confident_fraction']:.3f})")
     out.mkdir(parents=True, exist_ok=True)
     suffix = (f"_slots_n{args.n_images}" if args.slots else "") + (
-        "" if args.guidance is None else f"_guidance{args.guidance:g}")
+        "" if args.guidance is None else f"_guidance{args.guidance:g}") + ("_train" if args.split == "train" else "")
     name = f"quality{suffix}.json"
     (out / name).write_text(json.dumps(res, indent=1) + "\n")
 

@@ -90,3 +90,18 @@ def test_shape_agreement_and_its_standard_error_over_images():
     only = shape_agreement(_FakeModels(shapes), _read_pixel, n_images=n, n_per=3, steps=2, n_reference=0,
                            slots=["half"])
     assert list(only["agreement"]) == ["half"]
+
+
+def test_shape_agreement_on_the_training_split_conditions_on_training_images():
+    from rcdm_lib.data import FactorShapes
+    from rcdm_lib.training.quality import shape_agreement
+
+    n = 12
+    train_shapes = FactorShapes("train", size=16, length=n, seed=0).batch(list(range(n)))[1]["shape"].long()
+    fake = _FakeModels(train_shapes)  # draws the shapes of the training images
+    on_train = shape_agreement(fake, _read_pixel, n_images=n, n_per=2, steps=2, n_reference=0, split="train")
+    assert on_train["split"] == "train" and on_train["agreement"]["exact"] == 1.0
+    on_val = shape_agreement(fake, _read_pixel, n_images=n, n_per=2, steps=2, n_reference=0)
+    assert on_val["split"] == "val" and on_val["agreement"]["exact"] < 1.0  # val images have other shapes
+    with pytest.raises(ValueError, match="split must be"):
+        shape_agreement(fake, _read_pixel, n_images=n, n_per=2, steps=2, n_reference=0, split="test")

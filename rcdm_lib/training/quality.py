@@ -61,24 +61,28 @@ def neighbour_agreement(query: torch.Tensor, query_labels: torch.Tensor, bank: t
 
 
 def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int = 50, seed: int = 0,
-                    slots=None, guidance_scale=None, n_reference: int = 5000, k: int = 10) -> dict:
+                    slots=None, guidance_scale=None, n_reference: int = 5000, k: int = 10,
+                    split: str = "val") -> dict:
     """Per slot: the fraction of RCDM samples classified as the conditioning image's shape.
 
     Also the classifier's accuracy on the real val images (at the RCDM resolution) and, for
     the null condition, the fraction of samples classified with confidence >= 0.9 next to the
-    same fraction for real images. agreement_se: the standard error of each agreement over
+    same fraction for real images. split="train" conditions on the first n_images training images
+    instead of val ones (whether the network does better on what it was trained on). agreement_se: the standard error of each agreement over
     the images (each image's n_per samples averaged first). With n_reference > 0, per slot also the neighbour agreement
     of the same val images among n_reference train images: how shape-pure the representation's
     neighbourhoods are, a reference for the samples that depends on the encoder only.
     """
     from rcdm_lib.data import FactorShapes
 
+    if split not in ("val", "train"):
+        raise ValueError(f"split must be 'val' or 'train', got {split!r}")
     data = models.profile["data"]
-    ds = FactorShapes("val", size=data["size"], length=max(n_images, 1), seed=data["seed"])
+    ds = FactorShapes(split, size=data["size"], length=max(n_images, 1), seed=data["seed"])
     images, factors = ds.batch(np.arange(n_images))
     shape = factors["shape"].long()
     real = classify(clf, models.rcdm_view(images))
-    out = {"n_images": n_images, "n_per": n_per, "sampling_steps": steps, "sampler": "ancestral", "guidance_scale": guidance_scale,
+    out = {"split": split, "n_images": n_images, "n_per": n_per, "sampling_steps": steps, "sampler": "ancestral", "guidance_scale": guidance_scale,
            "classifier_val_accuracy": (real.argmax(1) == shape).float().mean().item(),
            "real_confident_fraction": (real.max(1).values >= 0.9).float().mean().item(), "agreement": {},
            "agreement_se": {}}
