@@ -282,8 +282,10 @@ def ensure_models(profile, from_scratch: bool = False, log=print, budget_s: floa
     ensure_superres). Returns what was done.
 
     Training keeps to `budget_s` seconds (default: the profile's `models_budget_s`; 0 or None:
-    no budget): the upsampler, the encoders and the IC-GAN train their full recipes, then the
-    RCDM, last, trains what fits in the time left (scripts/train.py --time-budget)."""
+    no budget): the upsampler trains its full recipe (a few minutes); the encoders get at most
+    ENCODER_SHARE of the time left (scripts/train_encoder.py --time-budget: their full recipes when
+    they fit, all shortened by one factor on a slow machine); the IC-GAN trains its full recipe;
+    the RCDM, last, trains what fits in the time left (scripts/train.py --time-budget)."""
     t0 = time.perf_counter()
     profile = _as_profile(profile)
     if budget_s is None:
@@ -321,7 +323,11 @@ def ensure_models(profile, from_scratch: bool = False, log=print, budget_s: floa
         return f"reused the {name} models (hashes match the manifests); {superres}; {ensure_icgan(profile, log=log)}"
     if missing and not from_scratch:
         log(f"  missing: {', '.join(str(m) for m in missing)}; training them")
-    _train_encoders(profile, log)
+    enc_budget = None
+    if budget_s:
+        enc_budget = ENCODER_SHARE * (budget_s - (time.perf_counter() - t0) - BUDGET_SLACK_S)
+        log(f"  time budget {budget_s:.0f} s: at most {enc_budget:.0f} s for the encoders")
+    _train_encoders(profile, log, budget_s=enc_budget)
     icgan_done = ensure_icgan(profile, from_scratch=from_scratch, log=log)  # needs the encoders only
     rcdm_args = ["--profile", name, "--no-progress"]
     if budget_s:
@@ -333,6 +339,11 @@ def ensure_models(profile, from_scratch: bool = False, log=print, budget_s: floa
 
 
 BUDGET_SLACK_S = 60  # of a models budget, kept for what follows the RCDM's training (its export, the checks)
+# of the time left after the upsampler, the most the encoders may take: their full recipes take about 41% of it
+# at the CPU speed of 2026-11-26 (encoders about 2800 s, IC-GAN 474, RCDM 3300; benchmarks/
+# cpu_2026-11-27_from_scratch.md), so they are not shortened on such a day, and the IC-GAN and the RCDM keep
+# the rest on a slower one
+ENCODER_SHARE = 0.45
 
 
 def encoder_groups(profile: dict, n: int = 2, fast_bf16: bool | None = None) -> list[list[str]]:
@@ -356,10 +367,12 @@ def encoder_groups(profile: dict, n: int = 2, fast_bf16: bool | None = None) -> 
     return [g for g in groups if g]
 
 
-def _train_encoders(profile: dict, log) -> None:
-    """scripts/train_encoder.py as two one-thread processes at once (the two cores of the CPU budget)."""
-    _run_script("train_encoder.py", *[["--profile", profile["profile"], *[a for m in g for a in ("--method", m)]]
-                                      for g in encoder_groups(profile)], log=log)
+def _train_encoders(profile: dict, log, budget_s: float | None = None) -> None:
+    """scripts/train_encoder.py as two one-thread processes at once (the two cores of the CPU budget), each
+    within `budget_s` seconds when given (--time-budget)."""
+    budget = ["--time-budget", f"{budget_s:.0f}"] if budget_s else []
+    _run_script("train_encoder.py", *[["--profile", profile["profile"], *[a for m in g for a in ("--method", m)],
+                                       *budget] for g in encoder_groups(profile)], log=log)
 
 
 def _run_script(script: str, *arg_lists: list[str], log) -> None:

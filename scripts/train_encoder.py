@@ -2,6 +2,7 @@
 
     python scripts/train_encoder.py --profile tiny                     # every method of the profile
     python scripts/train_encoder.py --profile tiny --method simclr --method dino
+    python scripts/train_encoder.py --profile tiny --method dino --method barlow --time-budget 2400
 
 Writes <encoders.dir>/<method>.safetensors (weights + config) and an entry in
 <encoders.dir>/manifest.json: sha256, exact command, hardware, training time.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -19,7 +21,7 @@ from rcdm_lib.artifacts import command_line, record_artifact
 from rcdm_lib.config import REPO_ROOT, load_profile
 from rcdm_lib.data.shapes import FactorShapes
 from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder
-from rcdm_lib.encoders.training import encoder_train_config, train_tiny_encoder
+from rcdm_lib.encoders.training import encoder_train_config, time_encoder_step, train_tiny_encoder
 
 
 def main(argv=None) -> int:
@@ -33,7 +35,14 @@ def main(argv=None) -> int:
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
                    help="on a GPU, capture the whole training step once as a CUDA graph and replay it (default on; "
                         "the tiny encoders' step is launch-bound there); ignored on a CPU")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="train what fits in SECONDS of wall time from the start (make book FROM_SCRATCH=1 gives each "
+                        "encoder process its share of the 2-hour budget): times 12 real steps of each method here "
+                        "(the first 2 thrown away), then shortens every method's steps by the same factor, at least "
+                        "to a tenth of its recipe (the cosine schedule follows the steps); printed, and recorded in "
+                        "the manifest (steps, full_steps, time_budget_s)")
     args = p.parse_args(argv)
+    t_start = time.time()
 
     torch.set_num_threads(args.threads)
     prof = load_profile(args.profile)
@@ -54,17 +63,41 @@ def main(argv=None) -> int:
     images, factors = ds.all_uint8()
     print(f"rendered {ds} in {time.time() - t0:.1f}s", flush=True)
     command = command_line("scripts/train_encoder.py", sys.argv[1:])
-    for method in methods:
-        cfg = encoder_train_config(prof, method, {"steps": args.steps} if args.steps else None)
+    cfgs = {m: encoder_train_config(prof, m, {"steps": args.steps} if args.steps else None) for m in methods}
+    full = {m: c.steps for m, c in cfgs.items()}
+    if args.time_budget is not None:
+        cfgs = fit_time_budget(args.time_budget, cfgs, images, factors["shape"], device, t_start)
+    for method, cfg in cfgs.items():
+        budget = {"full_steps": full[method], "time_budget_s": args.time_budget} if args.time_budget is not None else {}
         model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=sys.stderr.isatty(),
                                          log=lambda s: print(s, flush=True), cuda_graph=args.cuda_graph)
         path = save_tiny_encoder(model, out_dir / f"{method}.safetensors",
                                  extra={"train": hist["config"], "data": ds.spec, "seconds": hist["seconds"]})
         entry = record_artifact(path, command=command, device=device, train_seconds=hist["seconds"], steps=cfg.steps,
                                 data=ds.spec, final_loss=hist["loss"][-1],
-                                **({"cuda_graph": True} if hist["cuda_graph"] else {}))
+                                **budget, **({"cuda_graph": True} if hist["cuda_graph"] else {}))
         print(f"saved {path} ({entry['bytes'] / 1e6:.2f} MB) after {hist['seconds']:.0f}s", flush=True)
     return 0
+
+
+def fit_time_budget(seconds: float, cfgs: dict, images, labels, device, t_start: float) -> dict:
+    """cfgs with their steps shortened by one factor so that they train one after the other in `seconds` from
+    t_start (see --time-budget)."""
+    from rcdm_lib.training.budget import scaled_steps
+
+    step_s = {m: time_encoder_step(images, labels, c, device=device) for m, c in cfgs.items()}
+    left = seconds - (time.time() - t_start)
+    left -= 5 * len(cfgs) + 0.02 * max(left, 0)  # saving each encoder, and the rate's drift
+    steps = scaled_steps(left, step_s, {m: c.steps for m, c in cfgs.items()})
+    need = sum(steps[m] * step_s[m] for m in cfgs)
+    for m, c in cfgs.items():
+        print(f"--time-budget {seconds:.0f} s: {m} {steps[m]} of {c.steps} steps ({step_s[m] * 1000:.0f} ms each)",
+              flush=True)
+    print(f"--time-budget {seconds:.0f} s: {need:.0f} s of training planned, {left:.0f} s left"
+          + ("; the fewest steps allowed do not fit, so the budget is overrun" if need > left + 1 else "")
+          + ("; shorter than the recipe: expect weaker encoders" if steps != {m: c.steps for m, c in cfgs.items()}
+             else ""), flush=True)
+    return {m: replace(c, steps=steps[m]) for m, c in cfgs.items()}
 
 
 if __name__ == "__main__":

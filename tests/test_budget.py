@@ -8,13 +8,13 @@ from types import SimpleNamespace
 import pytest
 
 from rcdm_lib.training import TrainConfig
-from rcdm_lib.training.budget import budget_steps, budgeted_config, min_budget_steps
+from rcdm_lib.training.budget import budget_steps, budgeted_config, min_budget_steps, scaled_steps
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _train_script():
-    spec = importlib.util.spec_from_file_location("train", ROOT / "scripts" / "train.py")
+def _train_script(name: str = "train"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -97,3 +97,33 @@ def test_time_budget_refuses_several_processes(tmp_path):
     with pytest.raises(SystemExit, match="--time-budget needs one process .* got 2"):
         train.fit_time_budget(SimpleNamespace(time_budget=10.0, resume=False), None, None, TrainConfig(), None,
                               tmp_path, SimpleNamespace(world_size=2), time.time())
+
+
+def test_scaled_steps_shorten_every_run_by_one_factor():
+    step_s, full = {"dino": 0.1, "barlow": 0.05}, {"dino": 1000, "barlow": 2000}  # 100 s + 100 s in full
+    assert scaled_steps(100.0, step_s, full) == {"dino": 500, "barlow": 1000}
+    assert scaled_steps(150.0, step_s, full) == {"dino": 750, "barlow": 1500}
+    assert scaled_steps(1e9, step_s, full) == full  # never longer than the recipe
+    assert scaled_steps(5.0, step_s, full) == {"dino": 100, "barlow": 200}  # the floor: a tenth (overrun)
+    with pytest.raises(ValueError, match="name other runs"):
+        scaled_steps(100.0, {"dino": 0.1}, full)
+    with pytest.raises(ValueError, match="positive numbers, got {'barlow': 0.0}"):
+        scaled_steps(100.0, {"dino": 0.1, "barlow": 0.0}, full)
+
+
+def test_train_encoder_time_budget_shortens_the_encoders_and_records_it(tmp_path, capsys):
+    """train_encoder.py --time-budget: real steps timed, the steps that fit trained, the choice in the manifest."""
+    import torch
+
+    enc = _train_script("train_encoder")
+    threads = ["--threads", str(torch.get_num_threads())]  # the default (1) would change this test process's setting
+    assert enc.main(["--profile", "smoke", "--out-dir", str(tmp_path / "short"), "--time-budget", "0.5", *threads]) == 0
+    out = capsys.readouterr().out
+    assert "supervised 2 of 20 steps" in out and "simclr 2 of 20 steps" in out and "budget is overrun" in out
+    man = json.loads((tmp_path / "short" / "manifest.json").read_text())
+    assert {k: (e["steps"], e["full_steps"], e["time_budget_s"]) for k, e in man.items()} == {
+        "supervised": (2, 20, 0.5), "simclr": (2, 20, 0.5)}
+    assert enc.main(["--profile", "smoke", "--out-dir", str(tmp_path / "full"), "--time-budget", "600", *threads]) == 0
+    assert "shorter than the recipe" not in capsys.readouterr().out
+    man = json.loads((tmp_path / "full" / "manifest.json").read_text())
+    assert [e["steps"] for e in man.values()] == [20, 20]

@@ -150,22 +150,30 @@ def test_the_shipped_rcdm_was_trained_on_the_shipped_encoders():
 
 
 def test_from_scratch_trains_the_rcdm_last_in_the_time_left(monkeypatch):
-    """make book FROM_SCRATCH=1: upsampler, encoders, IC-GAN, then the RCDM with --time-budget = what is left."""
-    calls, clock = [], iter([0.0, 1000.0, 5000.0])  # ensure_models' start, before the RCDM, at the end
+    """make book FROM_SCRATCH=1: upsampler, encoders within their share of what is left, IC-GAN, then the RCDM
+    with --time-budget = what is left."""
+    calls, clock = [], iter([0.0, 300.0, 1000.0, 5000.0])  # start, after the upsampler, before the RCDM, the end
     monkeypatch.setattr(pipeline.time, "perf_counter", lambda: next(clock))
     monkeypatch.setattr(pipeline, "ensure_superres", lambda profile, from_scratch, log: calls.append("superres") or "sr")
-    monkeypatch.setattr(pipeline, "_train_encoders", lambda profile, log: calls.append("encoders"))
+    monkeypatch.setattr(pipeline, "_run_script", lambda script, *args, log: calls.append((script, *args)))
+    monkeypatch.setattr(pipeline, "encoder_groups", lambda profile: [["dino", "barlow"], ["dino_noise"]])
     monkeypatch.setattr(pipeline, "ensure_icgan", lambda profile, from_scratch, log: calls.append("icgan") or "ic")
-    monkeypatch.setattr(pipeline, "_run_script", lambda script, args, log: calls.append((script, args)))
     logged = []
     done = pipeline.ensure_models("tiny", from_scratch=True, log=logged.append, budget_s=7200)
+    enc = pipeline.ENCODER_SHARE * (7200 - 300 - pipeline.BUDGET_SLACK_S)
     left = 7200 - 1000 - pipeline.BUDGET_SLACK_S
-    assert calls == ["superres", "encoders", "icgan",
+    assert calls == ["superres",
+                     ("train_encoder.py", ["--profile", "tiny", "--method", "dino", "--method", "barlow",
+                                           "--time-budget", f"{enc:.0f}"],
+                      ["--profile", "tiny", "--method", "dino_noise", "--time-budget", f"{enc:.0f}"]),
+                     "icgan",
                      ("train.py", ["--profile", "tiny", "--no-progress", "--time-budget", f"{left}"])]
-    assert f"{left} s left for the RCDM" in logged[0] and done.startswith("trained the tiny models in 5000 s")
-    # the profile's budget by default; 0: the full recipe, no --time-budget
+    assert f"at most {enc:.0f} s for the encoders" in logged[0]
+    assert f"{left} s left for the RCDM" in logged[1] and done.startswith("trained the tiny models in 5000 s")
+    # the profile's budget by default; 0: the full recipes, no --time-budget
     assert load_profile("tiny")["models_budget_s"] == 7200
     calls.clear()
     clock = iter([0.0, 10.0])
     pipeline.ensure_models("tiny", from_scratch=True, log=logged.append, budget_s=0)
+    assert "--time-budget" not in calls[1][1] and "--time-budget" not in calls[1][2]
     assert calls[-1] == ("train.py", ["--profile", "tiny", "--no-progress"])

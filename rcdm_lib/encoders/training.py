@@ -11,7 +11,7 @@ import copy
 import inspect
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 
@@ -117,6 +117,17 @@ def _lr_at(step: int, cfg: EncoderTrainConfig) -> float:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     p = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
     return cfg.lr * 0.5 * (1 + math.cos(math.pi * p))
+
+
+def time_encoder_step(images: torch.Tensor, labels: torch.Tensor | None, cfg: EncoderTrainConfig,
+                      device: str | torch.device = "cpu", n: int = 10, warm: int = 2) -> float:
+    """Seconds per training step of `cfg` on this machine: `warm` + `n` real steps of a throw-away model, less
+    the `warm` first ones (which build the kernels). What `train_encoder.py --time-budget` plans with."""
+    if n < 1 or warm < 1:
+        raise ValueError(f"need n >= 1 and warm >= 1, got n={n}, warm={warm}")
+    seconds = [train_tiny_encoder(images, labels, replace(cfg, steps=k), device=device,
+                                  progress=False)[1]["seconds"] for k in (warm, warm + n)]
+    return max(seconds[1] - seconds[0], 1e-6) / n
 
 
 def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: EncoderTrainConfig,

@@ -56,3 +56,17 @@ def budgeted_config(cfg: TrainConfig, steps: int) -> TrainConfig:
 def min_budget_steps(full_steps: int) -> int:
     """The fewest steps a budgeted run trains: a tenth of the recipe (at least 1)."""
     return max(1, full_steps // 10)
+
+
+def scaled_steps(seconds_left: float, step_seconds: dict[str, float], full_steps: dict[str, int]) -> dict[str, int]:
+    """Steps for several runs made one after the other in `seconds_left` (the encoders of one process):
+    every recipe shortened by the same factor, so that sum(steps[k] * step_seconds[k]) fits; none longer
+    than its recipe, none shorter than min_budget_steps of it (the budget is then overrun)."""
+    if set(step_seconds) != set(full_steps):
+        raise ValueError(f"step_seconds and full_steps name other runs: {sorted(step_seconds)} vs {sorted(full_steps)}")
+    bad = {k: s for k, s in step_seconds.items() if not (s > 0 and math.isfinite(s))}
+    if bad:
+        raise ValueError(f"step_seconds must be positive numbers, got {bad}")
+    full_s = sum(full_steps[k] * step_seconds[k] for k in full_steps)
+    factor = min(1.0, max(seconds_left, 0.0) / full_s) if full_s > 0 else 1.0
+    return {k: max(min_budget_steps(n), min(n, math.floor(factor * n))) for k, n in full_steps.items()}
