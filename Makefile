@@ -5,6 +5,7 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 PROFILE ?= tiny
+CONFIG ?=
 FROM_SCRATCH ?=
 MODELS_BUDGET ?=
 
@@ -28,11 +29,13 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	RCDM_SLOW=1 $(VPY) -m pytest -q $(PYTEST_ARGS)
 
+# CONFIG=FILE: your own settings (a YAML file with a profile's keys) merged over the profile.
 # Models (reused with their hashes checked, or trained; FROM_SCRATCH=1 retrains), the
 # notebooks (papermill, cached), the JavaScript (npm when present), then jupyter-book.
 book: $(STAMP)
 	@echo "[book] environment: $(VENV) ready; profile $(PROFILE)"
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VPY) scripts/run_notebooks.py --profile $(PROFILE) --models --build \
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-2} $(VPY) scripts/run_notebooks.py --profile $(PROFILE) \
+		$(if $(CONFIG),--config $(abspath $(CONFIG)),) --models --build \
 		$(if $(filter 1 yes true,$(FROM_SCRATCH)),--from-scratch,) \
 		$(if $(MODELS_BUDGET),--models-budget $(MODELS_BUDGET),)
 

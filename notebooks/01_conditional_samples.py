@@ -20,6 +20,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"        # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"  # where the numbers for the Claims page go
 n_images = 3             # conditioning images per representation
 n_per = 3                # samples per conditioning image
@@ -35,7 +36,7 @@ from rcdm_lib.analysis.conditional import plot_slot_grids, samples_per_slot
 from rcdm_lib.data import FactorShapes
 from rcdm_lib.models import load_profile_models
 
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 size = models.profile["data"]["size"]
 data = FactorShapes("test", size=size, length=models.profile["data"]["lengths"]["test"], seed=seed)
 images, factors = data.batch(list(range(n_images)))

@@ -20,6 +20,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"        # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"  # where the numbers for the Claims page go
 n_per = 3                # samples per photograph
 steps = 10               # sampling steps (ancestral unless a chapter says otherwise)
@@ -34,7 +35,7 @@ from rcdm_lib.analysis.conditional import plot_slot_grids, samples_per_slot
 from rcdm_lib.data import ood_photos
 from rcdm_lib.models import load_profile_models
 
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 size = models.profile["data"]["size"]
 photos, names = ood_photos(size)
 print(f"profile {profile!r}: {len(names)} photographs {names} at {size}px; RCDM at {models.image_size}px")

@@ -17,6 +17,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"        # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"  # where the numbers for the Claims page go
 slot = None              # representation to interpolate (None: the first of the model)
 pair = [0, 1]            # test-set indices of the two end images
@@ -38,7 +39,7 @@ from rcdm_lib.models import load_profile_models
 from rcdm_lib.viz import image_grid
 from rcdm_lib.widgets import image_slider
 
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 slot = slot or models.slots[0]
 size = models.profile["data"]["size"]
 data = FactorShapes("test", size=size, length=models.profile["data"]["lengths"]["test"], seed=seed)

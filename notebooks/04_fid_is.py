@@ -29,6 +29,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 n_samples = 64             # samples per row, and real validation images they are compared with
 n_train = 256              # training representations for the noise and KDE samplers
@@ -54,7 +55,7 @@ from rcdm_lib.models import load_profile_models
 from rcdm_lib.viz import image_grid
 
 NOTEBOOK = "04_fid_is"
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 d = models.profile["data"]
 E = d["size"]
 val = FactorShapes("val", size=E, length=d["lengths"]["val"], seed=d["seed"])
@@ -86,7 +87,7 @@ for slot in sampler_slots:
     rows[f"RCDM | {slot}, KDE* of train reps"] = models.sample(
         slot, KDESampler(train_h).sample(n_samples, gen), n_per=1, steps=steps, seed=seed)[:, 0]
 rows["RCDM unconditional (null condition)"] = models.sample(None, n=n_samples, n_per=1, steps=steps, seed=seed)[:, 0]
-icgan = load_profile_icgan(profile)
+icgan = load_profile_icgan(settings or profile)
 ic_train_h = models.encode(icgan.slot, train_images)
 ic_reps = {"real test representations": models.encode(icgan.slot, cond_images),
            f"{icgan_clusters} k-means instances": KMeansInstanceSampler(ic_train_h, icgan_clusters, seed=seed).sample(

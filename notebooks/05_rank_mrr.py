@@ -22,6 +22,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 pool_size = 64             # validation images the conditioning image is ranked among
 n_cond = 16                # conditioning images (the first n_cond of the pool)
@@ -39,7 +40,7 @@ from rcdm_lib.metrics import encoder_view, rank_summary, sample_ranks, target_ra
 from rcdm_lib.models import load_profile_models
 
 NOTEBOOK = "05_rank_mrr"
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 E = models.profile["data"]["size"]
 data = FactorShapes("val", size=E, length=models.profile["data"]["lengths"]["val"], seed=models.profile["data"]["seed"])
 pool, _ = data.batch(list(range(pool_size)))

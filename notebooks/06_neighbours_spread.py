@@ -20,6 +20,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 n_images = 8               # conditioning images (test split)
 n_per = 4                  # samples per conditioning image (for the spread)
@@ -41,7 +42,7 @@ from rcdm_lib.models import load_profile_models
 from rcdm_lib.viz import image_grid
 
 NOTEBOOK = "06_neighbours_spread"
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 d = models.profile["data"]
 E = d["size"]
 images, _ = FactorShapes("test", size=E, length=d["lengths"]["test"], seed=d["seed"]).batch(list(range(n_images)))

@@ -19,6 +19,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 n_images = 16              # conditioning images (test split)
 n_per = 4                  # samples and augmented views per conditioning image
@@ -37,7 +38,7 @@ from rcdm_lib.metrics import encoder_view, knn, pairwise_squared_distances, squa
 from rcdm_lib.models import load_profile_models
 
 NOTEBOOK = "07_squared_distances"
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 d = models.profile["data"]
 E = d["size"]
 rt = lambda x: encoder_view(models.rcdm_view(x), E)      # noqa: E731  the S -> E round trip

@@ -24,6 +24,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 n_images = 16              # conditioning images (test split)
 n_show = 3                 # of which shown in the figures
@@ -47,7 +48,7 @@ from rcdm_lib.models import load_profile_models
 from rcdm_lib.viz import image_grid
 
 NOTEBOOK = "08_backbone_projector_augmentations"
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 d = models.profile["data"]
 E = d["size"]
 test = FactorShapes("test", size=E, length=d["lengths"]["test"], seed=d["seed"])

@@ -18,6 +18,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 n_train = 512              # training representations (class means, samplers)
 n_classes_shown = 6        # classes in the class-mean figure
@@ -38,7 +39,7 @@ from rcdm_lib.data import SHAPES, FactorShapes
 from rcdm_lib.models import load_profile_models
 from rcdm_lib.viz import image_grid
 
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 d = models.profile["data"]
 E = d["size"]
 if slot is None:

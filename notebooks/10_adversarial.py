@@ -24,6 +24,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 slots = None               # encoder slots attacked (None: every slot of the profile's model)
 probe_train = 512          # training images for the linear probe of each slot, the shape is the class
@@ -52,7 +53,7 @@ from rcdm_lib.models import load_profile_models
 from rcdm_lib.viz import image_grid
 
 NOTEBOOK = "10_adversarial"
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 slots = list(models.slots if slots is None else slots)
 d = models.profile["data"]
 E = d["size"]

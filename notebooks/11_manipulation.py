@@ -33,6 +33,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 slots = None               # representations edited (None: the supervised backbone and the first SSL backbone)
 n_bank = 512               # training images: the neighbour bank (and the activity quantiles)
@@ -71,7 +72,7 @@ from rcdm_lib.widgets import image_menus
 
 NOTEBOOK = "11_manipulation"
 CAT = ("shape", "color", "background")
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 d = models.profile["data"]
 E = d["size"]
 if slots is None:

@@ -29,6 +29,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 slots = ["dino_backbone", "dino_head", "dino_noise_backbone", "dino_noise_head"]   # Dino vs Dino+n
 n_images = 2               # target images (test split), one inversion each
@@ -62,7 +63,7 @@ from rcdm_lib.viz import image_grid
 
 NOTEBOOK = "12_inversion_jacobians"
 OPTIMIZERS = {"adam": ("L2", lr_adam), "lbfgs": ("cosine", lr_lbfgs)}
-models = load_profile_models(profile)
+models = load_profile_models(settings or profile)
 d = models.profile["data"]
 E, S = d["size"], models.image_size
 images, factors = FactorShapes("test", size=E, length=d["lengths"]["test"], seed=d["seed"]).batch(list(range(n_images)))

@@ -29,6 +29,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 slots = ["supervised_backbone", "simclr_backbone", "dino_backbone"]   # RCDM samples of these representations
 n_images = 2               # conditioning images (test split) per representation
@@ -48,7 +49,7 @@ import torch
 import torch.nn.functional as F
 
 from rcdm_lib import claims
-from rcdm_lib.config import REPO_ROOT, load_profile
+from rcdm_lib.config import REPO_ROOT, as_settings
 from rcdm_lib.data import FactorShapes
 from rcdm_lib.metrics import encoder_view
 from rcdm_lib.models import load_profile_models
@@ -57,14 +58,14 @@ from rcdm_lib.superres import (consistency_psnr, folder_pairs, input_retrieval, 
 from rcdm_lib.viz import image_grid
 
 NOTEBOOK = "13_super_resolution"
-cfg = load_profile(profile)
+cfg = as_settings(settings or profile)
 sr = load_profile_superres(cfg)
 S, L = sr.small_size, sr.large_size
 diffusion = sr.diffusion(sr_steps, sr_sampler)
 d = cfg["data"]
 n_load = max(n_real, n_images)
 if sr.official:   # ImageNet images; the released upsamplers are conditioned on the class
-    high, low, labels = folder_pairs(d["root"], L, S, n_load)                     # [N, 3, L, L], [N, 3, S, S]
+    high, low, labels = folder_pairs(f"{d['root']}/val", L, S, n_load)               # [N, 3, L, L], [N, 3, S, S]
     cond_images = encoder_view(high[:n_images], d["encoder_size"])
     upsampler_rep = one_hot_classes(labels)
 else:             # the built-in shapes, resized to L (nothing to do at smoke and tiny: rendered at L)
@@ -75,7 +76,7 @@ else:             # the built-in shapes, resized to L (nothing to do at smoke an
     upsampler_rep = None
 models = load_profile_models(cfg)
 slots = [s for s in slots if s in models.slots] or list(models.slots)[:3]
-print(f"profile {profile!r}: {S} -> {L}px upsampler ({'ADM release ' + sr.path.name if sr.official else sr.path}), "
+print(f"profile {profile!r}: {S} -> {L}px upsampler ({'ADM release ' if sr.official else ''}{sr.path.name}), "
       f"{sr_steps} {sr_sampler} steps; RCDM samples of {slots}")
 
 

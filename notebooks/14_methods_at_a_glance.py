@@ -25,6 +25,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128 (the toy is the same)
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # unused: this chapter records nothing for the Claims page
 n_clusters = 8             # Gaussian clusters on the circle
 radius = 2.0               # radius of the circle

@@ -22,6 +22,7 @@
 
 # %% tags=["parameters"]
 profile = "smoke"          # run profile (_config.yml): smoke, tiny or imagenet128
+settings = None          # the merged settings file (profile + your --config); the pipeline sets it
 results_dir = "_results"   # where the numbers for the Claims page go
 n_images = 8               # conditioning images (test split)
 n_per = 3                  # samples per conditioning image, for each model
@@ -44,8 +45,8 @@ from rcdm_lib.models import load_profile_models
 from rcdm_lib.viz import image_grid
 
 NOTEBOOK = "15_icgan_distances"
-models = load_profile_models(profile)
-icgan = load_profile_icgan(profile)
+models = load_profile_models(settings or profile)
+icgan = load_profile_icgan(settings or profile)
 slot = icgan.slot
 d, ic = models.profile["data"], models.profile["icgan"]
 E = d["size"]

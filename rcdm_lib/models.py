@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rcdm_lib.config import load_profile, repo_path
+from rcdm_lib.config import as_settings, repo_path
 from rcdm_lib.sampling import sample_from_reps
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.training.sources import load_tiny_encoders, resize_images
@@ -87,7 +87,7 @@ class ProfileModels:
 
 def load_profile_models(profile: dict | str, device: str | torch.device = "cpu") -> ProfileModels:
     """Load the slot RCDM (EMA weights) and the encoders of a built-in-data profile (smoke, tiny)."""
-    profile = load_profile(profile) if isinstance(profile, str) else profile
+    profile = as_settings(profile)
     r = profile.get("rcdm") or {}
     if "export" not in r:
         raise ValueError(f"profile {profile['profile']!r} has no rcdm.export path in _config.yml")

@@ -4,10 +4,11 @@
     runs = run_notebooks("smoke")        # notebooks/*.py -> book/*.ipynb, executed with papermill
 
 Each notebook is a jupytext py:percent file with a cell tagged `parameters`. Papermill
-injects the profile's parameters (`_config.yml`, section `notebooks.<name>`, plus `profile`
-and `results_dir`) after it. An executed notebook is cached under a key made of the
-notebook source, its parameters, the sha256 of its input model files and the source of
-`rcdm_lib`, so a rebuild with nothing changed executes nothing. `make book` drives the
+injects the chapter's parameters (section `notebooks.<name>` of the merged settings, plus
+`profile`, `results_dir` and `settings`, the merged settings file) after it. An executed
+notebook is cached under a key made of the notebook source, its parameters, the merged
+settings, the sha256 of its input model files and the source of `rcdm_lib`, so a rebuild
+with nothing changed executes nothing. `make book` drives the
 stages through scripts/run_notebooks.py: models, notebooks, JavaScript, `jupyter-book build`.
 """
 from __future__ import annotations
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rcdm_lib import claims
-from rcdm_lib.config import REPO_ROOT, load_profile, repo_path
+from rcdm_lib.config import REPO_ROOT, as_settings, repo_path, settings_hash, write_settings
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BOOK_DIR = REPO_ROOT / "book"
@@ -46,10 +47,6 @@ class NotebookRun:
     cached: bool
     path: Path
 
-
-
-def _as_profile(profile) -> dict:
-    return load_profile(profile) if isinstance(profile, str) else profile
 
 
 # --------------------------------------------------------------------------- notebooks
@@ -83,17 +80,20 @@ def to_notebook(src: Path):
     return nb
 
 
-def notebook_parameters(profile, name: str, results_dir) -> dict:
-    """Papermill parameters of notebook `name` under `profile`."""
-    profile = _as_profile(profile)
+def notebook_parameters(profile, name: str, results_dir, settings_file: str | None = None) -> dict:
+    """Papermill parameters of notebook `name` under `profile`; `settings_file`: the merged settings
+    (write_settings) the chapter reads instead of the profile's own."""
+    profile = as_settings(profile)
     params = dict((profile.get("notebooks") or {}).get(name) or {})
     params.update(profile=profile["profile"], results_dir=str(results_dir))
+    if settings_file is not None:
+        params["settings"] = settings_file
     return params
 
 
 def input_files(profile) -> list[Path]:
     """The model files the notebooks of `profile` read (their hashes go into the cache key)."""
-    profile = _as_profile(profile)
+    profile = as_settings(profile)
     files = []
     r = profile.get("rcdm") or {}
     if r.get("export"):
@@ -110,7 +110,16 @@ def input_files(profile) -> list[Path]:
     ic = profile.get("icgan") or {}
     if ic.get("export") or ic.get("weights"):       # chapters 04 and 15's IC-GAN: ours, or the official file
         files.append(repo_path(ic.get("export") or ic["weights"]))
-    return files
+    named = [*((profile.get("rcdm") or {}).get("checkpoints") or {}).values(),   # one RCDM per representation
+             (profile.get("metrics") or {}).get("inception_weights"),
+             (profile.get("unconditional") or {}).get("checkpoint")]
+    return files + [repo_path(f) for f in named if f]
+
+
+def _shown(path: Path) -> str:
+    """A path as a page or a cache key may show it: relative to the repository when inside it."""
+    path = Path(path)
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
 
 
 def _sha256(path: Path) -> str:
@@ -127,10 +136,12 @@ def library_hash() -> str:
     return h.hexdigest()
 
 
-def cache_key(source: str, params: dict, inputs: dict[str, str], lib: str) -> str:
-    # results_dir is where results go, not what they are: it stays out of the key.
-    p = {k: v for k, v in params.items() if k != "results_dir"}
-    blob = json.dumps({"source": source, "params": p, "inputs": inputs, "lib": lib}, sort_keys=True)
+def cache_key(source: str, params: dict, inputs: dict[str, str], lib: str, settings: str = "") -> str:
+    # results_dir is where results go, not what they are, and the settings file is keyed by its contents'
+    # hash (`settings`, which does not depend on where the repository lies): both stay out of the key.
+    p = {k: v for k, v in params.items() if k not in ("results_dir", "settings")}
+    blob = json.dumps({"source": source, "params": p, "inputs": inputs, "lib": lib, "settings": settings},
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
@@ -171,21 +182,24 @@ def run_notebooks(profile, only: str | None = None, book_dir=BOOK_DIR, cache_dir
                   notebook_dir=NOTEBOOK_DIR, log=print) -> list[NotebookRun]:
     """Execute (or take from the cache) the chapter notebooks of `profile` into `book_dir`,
     and regenerate the Claims page from all results in `book_dir/_results`."""
-    profile = _as_profile(profile)
+    profile = as_settings(profile)
     book_dir = Path(book_dir)
     cache_dir = Path(cache_dir) if cache_dir else CACHE_DIR / profile["profile"]
     results_dir = book_dir / "_results"
     srcs = notebook_sources(only, notebook_dir)
     for src in srcs:          # every source is checked before anything runs
         to_notebook(src)
-    inputs = {str(p.relative_to(REPO_ROOT)) if p.is_relative_to(REPO_ROOT) else str(p): _sha256(p)
-              for p in input_files(profile)}
+    inputs = {_shown(p): _sha256(p) for p in input_files(profile)}
     lib = library_hash()
+    # the chapters read the merged settings (profile and overlay) from one file, named relative to the
+    # repository when inside it so that a page never shows where the user's checkout lies
+    settings_file = _shown(write_settings(profile, repo_path(profile.get("cache_dir") or ".cache") / "settings"))
+    settings_key = settings_hash(profile)
     runs = []
     for src in srcs:
         name = src.stem
-        params = notebook_parameters(profile, name, results_dir)
-        key = cache_key(src.read_text(), params, inputs, lib)
+        params = notebook_parameters(profile, name, results_dir, settings_file)
+        key = cache_key(src.read_text(), params, inputs, lib, settings_key)
         cached_nb, cached_res = cache_dir / f"{name}-{key}.ipynb", cache_dir / f"{name}-{key}.json"
         out = book_dir / f"{name}.ipynb"
         claims.clear(results_dir, name)
@@ -221,31 +235,6 @@ def time_table(runs: list[NotebookRun]) -> str:
 
 
 # --------------------------------------------------------------------------- models
-
-def check_inputs(profile) -> list[str]:
-    """What a profile's notebooks need and do not have, as sentences saying what to set."""
-    profile = _as_profile(profile)
-    name = profile["profile"]
-    problems = []
-    if name == "imagenet128":
-        root = (profile.get("data") or {}).get("root")
-        if not root:
-            problems.append("data.root is not set: give the path of an ImageFolder (ImageNet layout) "
-                            "in _config.yml, profiles.imagenet128.data.root")
-        elif not repo_path(root).is_dir():
-            problems.append(f"data.root {root} is not a folder: fix profiles.imagenet128.data.root in _config.yml")
-        for enc, w in ((profile.get("encoders") or {}).get("weights") or {}).items():
-            if not w and not os.environ.get(f"RCDM_WEIGHTS_{enc.upper()}"):
-                problems.append(f"encoders.weights.{enc} is not set: give the local file of the published "
-                                f"{enc} weights in _config.yml (or RCDM_WEIGHTS_{enc.upper()})")
-            elif w and not repo_path(w).is_file():
-                problems.append(f"encoders.weights.{enc} = {w} does not exist: fix the path in _config.yml")
-        return problems
-    for p in input_files(profile):
-        if not p.is_file():
-            problems.append(f"{p} is missing")
-    return problems
-
 
 def _manifest_problems(manifest: Path) -> list[str]:
     from rcdm_lib.artifacts import verify_manifest
@@ -287,15 +276,12 @@ def ensure_models(profile, from_scratch: bool = False, log=print, budget_s: floa
     they fit, all shortened by one factor on a slow machine); the IC-GAN trains its full recipe;
     the RCDM, last, trains what fits in the time left (scripts/train.py --time-budget)."""
     t0 = time.perf_counter()
-    profile = _as_profile(profile)
+    profile = as_settings(profile)
     if budget_s is None:
         budget_s = profile.get("models_budget_s")
     name = profile["profile"]
-    if name == "imagenet128":
-        problems = check_inputs(profile)
-        if problems:
-            raise NotebookError("the imagenet128 profile cannot run:\n  - " + "\n  - ".join(problems))
-        return "imagenet128: using the paths in _config.yml"
+    if not (profile.get("rcdm") or {}).get("export"):   # the paper's setting: the files the settings name
+        return f"{name}: using the files the settings name (checked when they were loaded)"
     superres = ensure_superres(profile, from_scratch=from_scratch, log=log)
     enc_dir = repo_path(profile["encoders"]["dir"])
     rcdm = repo_path(profile["rcdm"]["export"])
@@ -329,7 +315,7 @@ def ensure_models(profile, from_scratch: bool = False, log=print, budget_s: floa
         log(f"  time budget {budget_s:.0f} s: at most {enc_budget:.0f} s for the encoders")
     _train_encoders(profile, log, budget_s=enc_budget)
     icgan_done = ensure_icgan(profile, from_scratch=from_scratch, log=log)  # needs the encoders only
-    rcdm_args = ["--profile", name, "--no-progress"]
+    rcdm_args = [*settings_args(profile), "--no-progress"]
     if budget_s:
         left = budget_s - (time.perf_counter() - t0) - BUDGET_SLACK_S
         log(f"  time budget {budget_s:.0f} s: {left:.0f} s left for the RCDM")
@@ -371,8 +357,13 @@ def _train_encoders(profile: dict, log, budget_s: float | None = None) -> None:
     """scripts/train_encoder.py as two one-thread processes at once (the two cores of the CPU budget), each
     within `budget_s` seconds when given (--time-budget)."""
     budget = ["--time-budget", f"{budget_s:.0f}"] if budget_s else []
-    _run_script("train_encoder.py", *[["--profile", profile["profile"], *[a for m in g for a in ("--method", m)],
+    _run_script("train_encoder.py", *[[*settings_args(profile), *[a for m in g for a in ("--method", m)],
                                        *budget] for g in encoder_groups(profile)], log=log)
+
+
+def settings_args(profile: dict) -> list[str]:
+    """The options that give a script the same settings: --profile, and --config when there is an overlay."""
+    return ["--profile", profile["profile"], *(["--config", profile["overlay"]] if profile.get("overlay") else [])]
 
 
 def _run_script(script: str, *arg_lists: list[str], log) -> None:
@@ -409,13 +400,13 @@ def ensure_icgan(profile, from_scratch: bool = False, log=print) -> str:
     from rcdm_lib.artifacts import file_sha256
     from rcdm_lib.icgan import read_icgan_metadata
 
-    profile = _as_profile(profile)
+    profile = as_settings(profile)
     name = profile["profile"]
     ic = profile.get("icgan") or {}
     if not ic.get("export"):
         return "no IC-GAN to train (icgan.export is not set)"
     path = repo_path(ic["export"])
-    args = ["--profile", name, "--no-progress"]
+    args = [*settings_args(profile), "--no-progress"]
     if path.is_file() and not from_scratch:
         _check_manifest(path, name, "IC-GAN", "train_icgan.py")
         trained_on = (read_icgan_metadata(path).get("data") or {}).get("encoder_sha256")
@@ -433,7 +424,7 @@ def ensure_icgan(profile, from_scratch: bool = False, log=print) -> str:
 def ensure_superres(profile, from_scratch: bool = False, log=print) -> str:
     """Reuse the profile's super-resolution model (chapter 13; hash checked against its manifest)
     or train it with scripts/train_superres.py when it is missing. Returns what was done."""
-    profile = _as_profile(profile)
+    profile = as_settings(profile)
     name = profile["profile"]
     sr = profile.get("superres") or {}
     if not sr.get("export"):
@@ -444,7 +435,7 @@ def ensure_superres(profile, from_scratch: bool = False, log=print) -> str:
         return "reused the super-resolution model (hash matches its manifest)"
     # --resume continues an interrupted run (or starts one); from scratch, a run folder with
     # checkpoints is an error that names it, as for scripts/train.py
-    _run_script("train_superres.py", ["--profile", name, "--no-progress"] + ([] if from_scratch else ["--resume"]),
+    _run_script("train_superres.py", [*settings_args(profile), "--no-progress"] + ([] if from_scratch else ["--resume"]),
                 log=log)
     return "trained the super-resolution model"
 

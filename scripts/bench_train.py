@@ -1,8 +1,9 @@
 #!/usr/bin/env python
 """Benchmark RCDM training steps (hybrid loss + AdamW + EMA): images/s and peak memory.
 
-    python scripts/bench_train.py                         # the tiny profile's config on CPU
+    python scripts/bench_train.py                         # the tiny profile's UNet on CPU
     python scripts/bench_train.py --configs tiny 128px    # on CUDA: fp32/bf16 x channels_last x compile
+    python scripts/bench_train.py --profile smoke --config mine.yaml   # the UNet of your own settings
 
 Synthetic data; each case runs in a fresh subprocess (its own peak memory). Prints a table
 and the machine it ran on.
@@ -19,13 +20,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from rcdm_lib.config import add_settings_args, settings_from_args  # noqa: E402
 
-def configs() -> dict:
-    from rcdm_lib.config import load_profile
 
-    tiny = load_profile("tiny")["rcdm"]
+def configs(settings: dict) -> dict:
+    """{the settings' profile name: its RCDM UNet, "128px": the released flags}."""
+    r = settings["rcdm"]
     return {
-        "tiny": dict(**tiny["unet"], image_size=tiny["image_size"], rep_dim=1024),
+        settings["profile"]: dict(**r["unet"], image_size=r["image_size"], rep_dim=1024),
         "128px": dict(image_size=128, model_channels=256, num_res_blocks=2, channel_mult=(1, 1, 2, 3, 4),
                       attention_resolutions=(32, 16, 8), num_heads=4, rep_dim=2048),
     }
@@ -92,7 +94,9 @@ def _parse_variant(v: str) -> tuple[bool, bool, bool]:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--configs", nargs="+", default=None, help="tiny, 128px (default: tiny on CPU, both on CUDA)")
+    add_settings_args(p)
+    p.add_argument("--configs", nargs="+", default=None,
+                   help="the profile's name (its UNet) and/or 128px (default: the profile's on CPU, both on CUDA)")
     p.add_argument("--device", default="auto")
     p.add_argument("--batch", type=int, default=None, help="default: tiny 64; 128px 16 on CUDA, 1 on CPU")
     p.add_argument("--iters", type=int, default=5)
@@ -103,6 +107,7 @@ def main():
                         "default: all 8 combinations on CUDA")
     p.add_argument("--json", default=None)
     args = p.parse_args()
+    settings = settings_from_args(args, check_files=False)
 
     import torch
 
@@ -110,11 +115,14 @@ def main():
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     cuda = device.startswith("cuda")
-    names = args.configs or (["tiny", "128px"] if cuda else ["tiny"])
-    all_cfgs = configs()
+    names = args.configs or ([args.profile, "128px"] if cuda else [args.profile])
+    all_cfgs = configs(settings)
+    unknown = [n for n in names if n not in all_cfgs]
+    if unknown:
+        raise SystemExit(f"--configs {' '.join(unknown)}: expected some of {sorted(all_cfgs)}")
     cases = []
     for name in names:
-        batch = args.batch or (64 if name == "tiny" else (16 if cuda else 1))
+        batch = args.batch or (64 if name != "128px" else (16 if cuda else 1))
         if args.variants:
             variants = [_parse_variant(v) for v in args.variants]
         elif cuda:

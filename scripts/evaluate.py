@@ -22,7 +22,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from rcdm_lib.config import load_profile  # noqa: E402
+from rcdm_lib.config import add_settings_args, repo_path, settings_from_args  # noqa: E402
 from rcdm_lib.models import load_profile_models  # noqa: E402
 from rcdm_lib.training.quality import shape_agreement, train_shape_classifier  # noqa: E402
 from rcdm_lib.viz import save_image_grid  # noqa: E402
@@ -30,7 +30,7 @@ from rcdm_lib.viz import save_image_grid  # noqa: E402
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny")
+    add_settings_args(p)
     p.add_argument("--n-images", type=int, default=100, help="validation images per slot")
     p.add_argument("--n-per", type=int, default=2, help="samples per image")
     p.add_argument("--steps", type=int, default=50, help="ancestral sampling steps (the process respaced evenly)")
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    profile = load_profile(args.profile)
+    profile = settings_from_args(args)
     if args.weights:
         if not Path(args.weights).is_file():
             raise SystemExit(f"--weights {args.weights}: no such file; expected an RCDM safetensors file")
@@ -61,8 +61,8 @@ def main(argv=None) -> int:
     unknown = sorted(set(slots) - set(models.slots))
     if unknown:
         raise SystemExit(f"--slots {unknown}: not slots of this RCDM; expected some of {list(models.slots)}")
-    out = Path(args.out or (REPO_ROOT / profile["rcdm"]["export"]).parent)
-    clf = train_shape_classifier(profile, models.image_size, REPO_ROOT / profile.get("cache_dir", ".cache") / args.profile)
+    out = Path(args.out or repo_path(profile["rcdm"]["export"]).parent)
+    clf = train_shape_classifier(profile, models.image_size, repo_path(profile.get("cache_dir") or ".cache") / args.profile)
     res = shape_agreement(models, clf, n_images=args.n_images, n_per=args.n_per, steps=args.steps,
                           guidance_scale=args.guidance, n_reference=args.n_reference, slots=slots,
                           seed=args.seed, split=args.split)

@@ -21,18 +21,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from rcdm_lib.artifacts import continue_artifact  # noqa: E402
-from rcdm_lib.config import load_profile  # noqa: E402
+from rcdm_lib.config import add_settings_args, repo_path, settings_from_args  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("export", help="the run's exported EMA model (.safetensors, manifest.json beside it)")
     p.add_argument("--why", required=True, help="what the run changed and what it measured (kept in the manifest)")
-    p.add_argument("--profile", default="tiny", help="whose shipped model to replace (its rcdm.export)")
+    add_settings_args(p)   # whose shipped model to replace: its rcdm.export
     p.add_argument("--target", help="the shipped file to replace (default: the profile's rcdm.export)")
     args = p.parse_args(argv)
-    target = Path(args.target or load_profile(args.profile)["rcdm"]["export"])
-    target = target if target.is_absolute() else REPO_ROOT / target
+    target = repo_path(args.target or settings_from_args(args)["rcdm"]["export"])
     try:
         entry = continue_artifact(target, args.export, why=args.why)
     except (FileNotFoundError, KeyError, ValueError) as e:

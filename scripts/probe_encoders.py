@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from rcdm_lib.config import REPO_ROOT, load_profile
+from rcdm_lib.config import add_settings_args, repo_path, settings_from_args
 from rcdm_lib.data.shapes import FACTORS, FactorShapes
 from rcdm_lib.encoders import get_encoder
 from rcdm_lib.encoders.evaluation import embed, probe_factors
@@ -37,16 +37,15 @@ def format_table(results: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny")
+    add_settings_args(p)
     p.add_argument("--method", action="append", help="repeatable; default: every encoder file found")
     p.add_argument("--out", help="JSON output (default: <encoders.dir>/probes.json)")
     p.add_argument("--threads", type=int, default=1)
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
-    prof = load_profile(args.profile)
+    prof = settings_from_args(args)
     ecfg, dcfg = prof.get("encoders") or {}, prof.get("data") or {}
-    enc_dir = Path(ecfg.get("dir") or Path(prof["artifacts_dir"]) / "encoders")
-    enc_dir = enc_dir if enc_dir.is_absolute() else REPO_ROOT / enc_dir
+    enc_dir = repo_path(ecfg.get("dir") or Path(prof["artifacts_dir"]) / "encoders")
     pcfg = ecfg.get("probe") or {}
     size, seed = int(dcfg.get("size", 32)), int(dcfg.get("seed", 0))
     lengths = dcfg.get("lengths") or {}

@@ -4,11 +4,14 @@
     python scripts/run_notebooks.py --profile smoke                 # notebooks/*.py -> book/*.ipynb
     python scripts/run_notebooks.py --profile tiny --only 03        # one chapter
     python scripts/run_notebooks.py --profile tiny --models --build # what `make book` runs
+    python scripts/run_notebooks.py --profile imagenet128 --config my_paths.yaml --build
 
-Parameters come from `_config.yml` (profiles.<P>.notebooks.<name>) and are injected by
-papermill after each notebook's `parameters` cell. Executed notebooks are cached (key:
-notebook source, parameters, input model hashes, rcdm_lib source), so a rebuild with
-nothing changed executes nothing. Exits non-zero with a message naming what to fix.
+Parameters come from `_config.yml` (profiles.<P>.notebooks.<name>), with your own settings
+(`--config FILE`, a YAML file with a profile's keys) deep-merged over them; both are checked
+before anything runs. Papermill injects each chapter's parameters and the merged settings file
+after its `parameters` cell. Executed notebooks are cached (key: notebook source, parameters,
+merged settings, input model hashes, rcdm_lib source), so a rebuild with nothing changed
+executes nothing. Exits non-zero with a message naming what to fix.
 """
 from __future__ import annotations
 
@@ -22,12 +25,13 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
 from rcdm_lib import pipeline  # noqa: E402
-from rcdm_lib.config import load_profile  # noqa: E402
+from rcdm_lib.config import add_settings_args, load_settings  # noqa: E402
+from rcdm_lib.settings import SettingsError  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny", help="run profile from _config.yml: smoke, tiny, imagenet128")
+    add_settings_args(p)
     p.add_argument("--only", help="one notebook, by name or number (e.g. 03 or 03_interpolation)")
     p.add_argument("--book-dir", default=str(pipeline.BOOK_DIR), help="where executed notebooks go (default: book/)")
     p.add_argument("--force", action="store_true", help="execute even when a cached result exists")
@@ -40,8 +44,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     try:
-        profile = load_profile(args.profile)
-    except ValueError as e:
+        profile = load_settings(args.profile, args.config)
+    except SettingsError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     stages = 1 + args.models + 2 * args.build
@@ -59,10 +63,6 @@ def main(argv=None) -> int:
             t0 = start(f"models ({args.profile})")
             print("  " + pipeline.ensure_models(profile, from_scratch=args.from_scratch, budget_s=args.models_budget))
             times["models"] = time.perf_counter() - t0
-        elif args.profile == "imagenet128":
-            problems = pipeline.check_inputs(profile)
-            if problems:
-                raise pipeline.NotebookError("the imagenet128 profile cannot run:\n  - " + "\n  - ".join(problems))
         t0 = start(f"notebooks ({args.profile})")
         runs = pipeline.run_notebooks(profile, only=args.only, book_dir=args.book_dir, force=args.force)
         times["notebooks"] = time.perf_counter() - t0

@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 import yaml  # noqa: E402
 
-from rcdm_lib.config import load_profile, repo_path, resolve_device  # noqa: E402
+from rcdm_lib.config import add_settings_args, repo_path, resolve_device, settings_from_args  # noqa: E402
 
 def variant_config(profile: dict, variant: dict):
     """EncoderTrainConfig of a variant: the profile's settings for its method under the variant's keys."""
@@ -76,14 +76,13 @@ def install_winners(results: list[dict], out: Path, enc_dir: Path, command: str,
 
 
 def _run_variant(args) -> dict:
-    profile_name, variant, out, device = args
+    profile, variant, out, device = args
     torch.set_num_threads(1)
     from rcdm_lib.data.shapes import FactorShapes
     from rcdm_lib.encoders.evaluation import embed, knn_accuracy, linear_probe_accuracy
     from rcdm_lib.encoders.tiny import save_tiny_encoder
     from rcdm_lib.encoders.training import train_tiny_encoder
 
-    profile = load_profile(profile_name)
     dcfg, pcfg = profile.get("data") or {}, (profile.get("encoders") or {}).get("probe") or {}
     size, seed, lengths = int(dcfg.get("size", 32)), int(dcfg.get("seed", 0)), dcfg.get("lengths") or {}
     cfg = variant_config(profile, variant)
@@ -118,7 +117,7 @@ def _run_variant(args) -> dict:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny")
+    add_settings_args(p)
     p.add_argument("--variants", required=True, help="YAML list of variants (see above)")
     p.add_argument("--out", required=True, help="folder for results.jsonl and the encoder files")
     p.add_argument("--workers", type=int, default=2, help="variants trained at once (one CPU thread each)")
@@ -129,7 +128,7 @@ def main(argv=None) -> int:
                    help="copy each method's best variant into the profile's encoders folder, with a manifest entry, "
                         "and write <out>/winners.yaml (the encoders.per_method settings that reproduce them)")
     args = p.parse_args(argv)
-    profile = load_profile(args.profile)
+    profile = settings_from_args(args)
     variants = yaml.safe_load(Path(args.variants).read_text())
     if not isinstance(variants, list) or not variants:
         raise SystemExit(f"{args.variants}: expected a YAML list of variants, got {type(variants).__name__}")
@@ -142,7 +141,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     device = str(resolve_device(args.device or profile.get("device", "auto")))
     print(f"{len(variants)} variants, {args.workers} at once on {device}; results in {out}/results.jsonl", flush=True)
-    jobs = [(args.profile, v, str(out), device) for v in variants]
+    jobs = [(profile, v, str(out), device) for v in variants]
     results: list[dict] = []
     deadline = time.time() + args.deadline if args.deadline else None
     with mp.get_context("spawn").Pool(min(args.workers, len(jobs))) as pool:

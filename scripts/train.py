@@ -3,7 +3,7 @@
 
     python scripts/train.py --profile tiny                     # the tiny book's slot model
     torchrun --nproc_per_node=8 scripts/train.py --profile imagenet128 \\
-        --encoder dino --layer backbone --data /path/to/imagenet/train
+        --config my_paths.yaml --encoder dino --layer backbone   # data.root: a folder with train/ and val/
     # multi-node: torchrun --nnodes=4 --nproc_per_node=8 --rdzv_backend=c10d \\
     #   --rdzv_endpoint=HOST:29500 --rdzv_id=rcdm scripts/train.py --profile imagenet128 ...
 
@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import torch  # noqa: E402
 
 from rcdm_lib.artifacts import command_line, file_sha256, record_artifact  # noqa: E402
-from rcdm_lib.config import load_profile  # noqa: E402
+from rcdm_lib.config import add_settings_args, settings_from_args  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig, init_distributed, train_rcdm  # noqa: E402
 from rcdm_lib.precision import use_bf16  # noqa: E402
 from rcdm_lib.training.distributed import cleanup  # noqa: E402
@@ -49,7 +49,7 @@ TRAIN_FLAGS = {  # option -> TrainConfig field
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny", help="run profile from _config.yml: smoke, tiny, imagenet128")
+    add_settings_args(p)
     p.add_argument("--out", help="run folder for checkpoints, metrics and grids (default: rcdm.out of the profile)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--init-from", help="a new run from another run's checkpoint or exported .safetensors model (same "
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("conditioning (imagenet128: one model per representation, as in the paper)")
     g.add_argument("--encoder", help="supervised, dino, simclr, barlow, vicreg, swav (real-data profiles)")
     g.add_argument("--layer", default="backbone", help="backbone (trunk) or head (projector)")
-    g.add_argument("--data", help="ImageFolder root (ImageNet layout) for real-data profiles")
+    g.add_argument("--data", help="overrides data.root: a folder holding train/ and val/, each an ImageFolder "
+                                  "(ImageNet layout); the model trains on train/")
     g = p.add_argument_group("optimisation (override the profile)")
     g.add_argument("--steps", type=int, help="total optimizer steps")
     g.add_argument("--batch-size", type=int, help="per-process batch size")
@@ -111,8 +112,6 @@ def configs_from(profile: dict, args) -> tuple[dict, DiffusionConfig, TrainConfi
         raise SystemExit(f"profile {profile['profile']!r} has no 'rcdm' section in _config.yml")
     train = dict(r.get("train") or {})
     train.setdefault("seed", profile.get("seed", 0))
-    if "p_null" in r:
-        train.setdefault("p_null", r["p_null"])
     for opt, field in TRAIN_FLAGS.items():
         v = getattr(args, opt)
         if v is not None:
@@ -176,16 +175,16 @@ def fit_time_budget(args, unet_cfg, diff_cfg, train_cfg, data, out: Path, info, 
 def main(argv=None) -> int:
     t_start = time.time()
     args = build_parser().parse_args(argv)
-    profile = load_profile(args.profile)
+    profile = settings_from_args(args, overrides={"data": {"root": args.data}} if args.data else None)
     if args.threads:
         torch.set_num_threads(args.threads)
     info = init_distributed(args.device or profile.get("device", "auto"))
     unet_kw, diff_cfg, train_cfg = configs_from(profile, args)
     r = profile["rcdm"]
-    if args.encoder or profile.get("data", {}).get("root") or args.data:
+    if args.encoder or profile.get("data", {}).get("root"):
         if not args.encoder:
             raise SystemExit("real-data training needs --encoder (supervised, dino, simclr, barlow, vicreg, swav)")
-        data = folder_source(profile, args.encoder, args.layer, args.data, info.device)
+        data = folder_source(profile, args.encoder, args.layer, info.device)
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_dim": data.rep_dim})
     else:
         data = tiny_slot_source(profile, device=info.device,  # the encoders run where the model trains

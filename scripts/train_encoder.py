@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from rcdm_lib.artifacts import command_line, record_artifact
-from rcdm_lib.config import REPO_ROOT, load_profile
+from rcdm_lib.config import add_settings_args, repo_path, settings_from_args
 from rcdm_lib.data.shapes import FactorShapes
 from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder
 from rcdm_lib.encoders.training import encoder_train_config, time_encoder_step, train_tiny_encoder
@@ -26,7 +26,7 @@ from rcdm_lib.encoders.training import encoder_train_config, time_encoder_step, 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny")
+    add_settings_args(p)
     p.add_argument("--method", action="append", choices=METHODS, help="repeatable; default: encoders.methods of the profile")
     p.add_argument("--steps", type=int, help="override the profile's step budget (all methods)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the 2-core budget runs two at once)")
@@ -45,13 +45,11 @@ def main(argv=None) -> int:
     t_start = time.time()
 
     torch.set_num_threads(args.threads)
-    prof = load_profile(args.profile)
+    prof = settings_from_args(args)
     ecfg, dcfg = prof.get("encoders") or {}, prof.get("data") or {}
     if not ecfg:
         raise SystemExit(f"profile {args.profile!r} has no 'encoders' section in _config.yml; nothing to train")
-    out_dir = Path(args.out_dir or ecfg.get("dir") or Path(prof["artifacts_dir"]) / "encoders")
-    if not out_dir.is_absolute():
-        out_dir = REPO_ROOT / out_dir
+    out_dir = repo_path(args.out_dir or ecfg.get("dir") or Path(prof["artifacts_dir"]) / "encoders")
     from rcdm_lib.config import resolve_device
 
     device = resolve_device(args.device or prof.get("device", "auto"))

@@ -23,7 +23,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import torch  # noqa: E402
 
 from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
-from rcdm_lib.config import load_profile, repo_path, resolve_device  # noqa: E402
+from rcdm_lib.config import add_settings_args, repo_path, resolve_device, settings_from_args  # noqa: E402
 from rcdm_lib.icgan import (Generator, ICGANConfig, ICGANTrainConfig, icgan_training_data, sample_icgan,  # noqa: E402
                             save_icgan, train_icgan)
 
@@ -31,7 +31,7 @@ from rcdm_lib.icgan import (Generator, ICGANConfig, ICGANTrainConfig, icgan_trai
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny", help="run profile from _config.yml: smoke or tiny")
+    add_settings_args(p)
     p.add_argument("--steps", type=int, help="override icgan.train.steps")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2: the 2-core budget)")
     p.add_argument("--out", help="run folder for checkpoints (default: icgan.out)")
@@ -44,7 +44,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    profile = load_profile(args.profile)
+    profile = settings_from_args(args)
     ic = profile.get("icgan") or {}
     if not ic.get("export"):
         raise SystemExit(f"profile {args.profile!r} has no icgan.export in _config.yml: the built-in profiles "

@@ -24,7 +24,7 @@ sys.path.insert(0, str(REPO_ROOT))
 import torch  # noqa: E402
 
 from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
-from rcdm_lib.config import load_profile, resolve_device  # noqa: E402
+from rcdm_lib.config import add_settings_args, resolve_device, settings_from_args  # noqa: E402
 from rcdm_lib.superres import SuperResConfig, SuperResUNet, save_superres, shapes_superres_source, train_superres  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig  # noqa: E402
 
@@ -34,7 +34,7 @@ TRAIN_FLAGS = ("steps", "batch_size", "lr", "warmup_steps", "ema_rate", "grad_cl
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--profile", default="tiny", help="run profile from _config.yml: smoke or tiny")
+    add_settings_args(p)
     p.add_argument("--out", help="run folder for checkpoints and metrics (default: superres.out of the profile)")
     p.add_argument("--export", help="write the final EMA weights here (default: superres.export of the profile)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
@@ -77,7 +77,7 @@ def configs_from(profile: dict, args) -> tuple[SuperResConfig, DiffusionConfig, 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    profile = load_profile(args.profile)
+    profile = settings_from_args(args)
     if args.threads:
         torch.set_num_threads(args.threads)
     model_cfg, diff_cfg, train_cfg = configs_from(profile, args)

@@ -61,6 +61,13 @@ def test_notebook_executes_under_smoke(smoke_book, name):
     assert nb["metadata"]["kernelspec"]["name"] == "python3"
     images = [o for c in nb["cells"] for o in c.get("outputs", []) if "image/png" in o.get("data", {})]
     assert images, f"{name} shows no figure"
+    # a page never shows where the checkout lies (the merged settings hold absolute paths)
+    shown = json.dumps([c["source"] for c in nb["cells"]] + [
+        {k: v for k, v in o.items() if k in ("text", "traceback")} |
+        {k: v for k, v in o.get("data", {}).items() if k.startswith("text/")}
+        for c in nb["cells"] for o in c.get("outputs", [])])
+    assert str(REPO_ROOT) not in shown, f"{name} shows the absolute path of the repository"
+    assert nb["metadata"]["papermill"]["parameters"]["settings"].endswith(".settings.json")
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

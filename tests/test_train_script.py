@@ -45,12 +45,17 @@ def test_options_override_the_profile():
     assert unet_kw["model_channels"] == prof["unet"]["model_channels"]
 
 
-def test_real_data_errors_name_what_is_missing(tmp_path):
-    prof = load_profile("imagenet128")
-    with pytest.raises(ValueError, match="--data /path/to/imagenet/train"):
-        folder_source(prof, "dino", "backbone", None, "cpu")
-    with pytest.raises(FileNotFoundError, match="ImageNet-layout"):
-        folder_source(prof, "dino", "backbone", str(tmp_path / "nope"), "cpu")
+def test_real_data_errors_name_what_is_missing(tmp_path, capsys):
+    train = _load_script("train")
+    with pytest.raises(SystemExit, match="data.root is not set"):
+        train.main(["--profile", "imagenet128", "--encoder", "dino"])
+    (tmp_path / "imagenet" / "train" / "a").mkdir(parents=True)   # a root without val/
+    with pytest.raises(SystemExit, match=r"data.root .*imagenet has no val/"):
+        train.main(["--profile", "imagenet128", "--encoder", "dino", "--data", str(tmp_path / "imagenet")])
+    with pytest.raises(SystemExit, match="is not a folder"):
+        train.main(["--profile", "imagenet128", "--encoder", "dino", "--data", str(tmp_path / "nope")])
+    with pytest.raises(ValueError, match="set data.root"):
+        folder_source({"profile": "x", "data": {}}, "dino", "backbone", "cpu")
 
 
 def test_slot_names_and_resize():
@@ -181,3 +186,35 @@ def test_install_rcdm_continues_the_shipped_lineage(tmp_path, random_unet, capsy
     # the same export again: it no longer continues the shipped file (which is now itself)
     assert install.main([str(export), "--why", "again", "--target", str(shipped)]) == 2
     assert "warm-started from a file with sha256" in capsys.readouterr().err
+
+
+def test_imagenet128_trains_through_config_on_data_root_train(tmp_path):
+    """The paper's setting from a user's overlay: data.root holds train/ and val/; the model trains on train/
+    only (not on 'train' and 'val' as two classes), the overlay's relative paths taken from its folder."""
+    import json
+
+    import numpy as np
+    import yaml
+    from PIL import Image
+    from torchvision.models import resnet50
+
+    for split in ("train", "val"):
+        for c in ("n01", "n02"):
+            (tmp_path / "data" / split / c).mkdir(parents=True)
+            for i in range(3 if split == "train" else 1):
+                Image.fromarray((np.random.rand(40, 50, 3) * 255).astype("uint8")).save(
+                    tmp_path / "data" / split / c / f"{i}.jpg")
+    torch.save(resnet50(weights=None).state_dict(), tmp_path / "sup.pth")   # the published supervised format
+    (tmp_path / "mine.yaml").write_text(yaml.safe_dump({
+        "data": {"root": "data", "image_size": 16, "encoder_size": 64},
+        "encoders": {"weights": {"supervised": "sup.pth"}},
+        "rcdm": {"image_size": 16, "out": "run", "export": "run/export.safetensors",
+                 "unet": {"model_channels": 32, "num_res_blocks": 1, "channel_mult": [1, 2],
+                          "attention_resolutions": [8], "num_heads": 2},
+                 "train": {"steps": 2, "batch_size": 2, "ckpt_every": 2, "log_every": 1}}}))
+    train = _load_script("train")
+    assert train.main(["--profile", "imagenet128", "--config", str(tmp_path / "mine.yaml"), "--encoder", "supervised",
+                       "--device", "cpu", "--no-progress"]) == 0
+    data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
+    assert data["n"] == 6 and data["dataset"]["root"] == str(tmp_path / "data" / "train") and data["rep_dim"] == 2048
+    assert (tmp_path / "run" / "export.safetensors").is_file()

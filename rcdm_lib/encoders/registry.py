@@ -7,7 +7,6 @@ weights and layer, used in cache keys).
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Callable
 
@@ -24,10 +23,6 @@ ENCODER_NAMES = tuple(sorted(set(PUBLISHED) | set(TINY_METHODS)))
 LAYERS = ("backbone", "head")
 _LAYER_ALIASES = {"backbone": "backbone", "trunk": "backbone", "head": "head", "projector": "head"}
 _NAME_ALIASES = {"barlowtwins": "barlow", "barlow_twins": "barlow", "dino+n": "dino_noise", "dinon": "dino_noise"}
-
-
-def weights_env_var(name: str) -> str:
-    return f"RCDM_WEIGHTS_{name.upper()}"
 
 
 class FrozenEncoder(nn.Module):
@@ -93,20 +88,18 @@ def wrap_encoder(encoder: Callable | nn.Module, rep_dim: int | None = None, name
 
 def _resolve_weights(name: str, weights) -> Path:
     if weights is None:
-        weights = os.environ.get(weights_env_var(name))
-    if weights is None:
         where = ""
         if name in PUBLISHED:
             where = f"; the file {PUBLISHED[name].filename} is published at {PUBLISHED[name].url}"
         else:
             where = f"; train it with `python scripts/train_encoder.py --profile tiny --method {name}`"
-        raise FileNotFoundError(f"no weights given for encoder {name!r}: pass weights=PATH or set {weights_env_var(name)}{where}")
+        raise FileNotFoundError(f"no weights given for encoder {name!r}: pass weights=PATH or set encoders.weights.{name} in your --config file{where}")
     path = Path(weights).expanduser()
     if not path.is_file():
         if name in PUBLISHED:
             raise FileNotFoundError(
                 f"encoder weights file {path} not found; the {name} file ({PUBLISHED[name].filename}) is published at "
-                f"{PUBLISHED[name].url}: download it and pass its path (weights=PATH, _config.yml, or {weights_env_var(name)})")
+                f"{PUBLISHED[name].url}: download it and pass its path (weights=PATH, or encoders.weights.{name} in your --config file)")
         raise FileNotFoundError(
             f"encoder weights file {path} not found; train it with "
             f"`python scripts/train_encoder.py --profile tiny --method {name}`")
@@ -120,8 +113,7 @@ def get_encoder(name: str, layer: str = "backbone", weights: str | Path | None =
     dino, dino_noise; recognised by its safetensors metadata).
 
     layer: "backbone" (alias "trunk"; pooled features) or "head" (projector output; for
-    supervised the classifier logits). weights: a path, else the environment variable
-    RCDM_WEIGHTS_<NAME>.
+    supervised the classifier logits). weights: the file's path.
     """
     key = _NAME_ALIASES.get(name.lower(), name.lower())
     if key not in ENCODER_NAMES:
@@ -166,9 +158,9 @@ def get_encoder(name: str, layer: str = "backbone", weights: str | Path | None =
 
 
 def profile_weights(profile: dict, name: str) -> Path | None:
-    """Where a profile (a dict from rcdm_lib.config.load_profile) keeps encoder `name`'s weights:
+    """Where a profile (a dict from rcdm_lib.config.load_settings) keeps encoder `name`'s weights:
     `encoders.weights.<name>` (published files, imagenet128) or `<encoders.dir>/<name>.safetensors`
-    (tiny encoders). None when the profile names none; get_encoder then tries RCDM_WEIGHTS_<NAME>."""
+    (tiny encoders). None when the profile names none."""
     from rcdm_lib.config import REPO_ROOT
 
     ecfg = profile.get("encoders") or {}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from rcdm_lib.config import load_profile, repo_path
+from rcdm_lib.config import as_settings, repo_path
 from rcdm_lib.icgan.generator import Generator, sample_icgan
 
 
@@ -55,7 +55,7 @@ def icgan_training_data(profile: dict | str, device="cpu") -> tuple[torch.Tensor
     from rcdm_lib.data import FactorShapes, dataset_features
     from rcdm_lib.training.sources import load_tiny_encoders, resize_images
 
-    profile = load_profile(profile) if isinstance(profile, str) else profile
+    profile = as_settings(profile)
     ic, d = _section(profile), profile["data"]
     prof = dict(profile)
     prof["encoders"] = {**profile["encoders"], "dir": str(repo_path(profile["encoders"]["dir"]))}
@@ -77,7 +77,7 @@ def load_profile_icgan(profile: dict | str, device="cpu") -> ProfileICGAN:
     from rcdm_lib.icgan.official import load_official_generator
     from rcdm_lib.icgan.training import load_icgan, read_icgan_metadata
 
-    profile = load_profile(profile) if isinstance(profile, str) else profile
+    profile = as_settings(profile)
     ic = _section(profile)
     if ic.get("export"):
         path = repo_path(ic["export"])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from rcdm_lib.config import load_profile, repo_path
+from rcdm_lib.config import as_settings, repo_path
 from rcdm_lib.superres.model import SuperResUNet, load_superres, read_metadata
 from rcdm_lib.superres.official import RELEASE_PAGE, UPSAMPLER_FLAGS, load_official_upsampler
 from rcdm_lib.training.config import DiffusionConfig
@@ -46,7 +46,7 @@ def load_profile_superres(profile: dict | str, device: str | torch.device = "cpu
     `superres.checkpoint` names a local official ADM upsampler file (imagenet128);
     otherwise `superres.export` is the file scripts/train_superres.py wrote.
     """
-    profile = load_profile(profile) if isinstance(profile, str) else profile
+    profile = as_settings(profile)
     name = profile["profile"]
     sr = profile.get("superres")
     if not sr:

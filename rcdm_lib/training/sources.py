@@ -62,7 +62,7 @@ def tiny_slot_source(profile: dict, device="cpu", p_null: float | None = None,
     """The built-in train split at the RCDM resolution, with cached features of every slot.
 
     Encoders see the dataset image at its native size (profile data.size); RCDM is trained
-    on the same image resized to rcdm.image_size. p_null: the profile's rcdm.p_null unless
+    on the same image resized to rcdm.image_size. p_null: the profile's rcdm.train.p_null unless
     given; slot_weights: see SlotFeatureSource.
     """
     from rcdm_lib.data import FactorShapes, dataset_features
@@ -77,22 +77,23 @@ def tiny_slot_source(profile: dict, device="cpu", p_null: float | None = None,
     layout = SlotLayout(tuple((n, f.shape[1]) for n, f in feats.items()))
     provenance = {"dataset": ds.spec, "encoder_sha256": {n: e.spec["weights_sha256"] for n, e in encoders.items()}}
     return SlotFeatureSource(resize_images(images, r["image_size"]), feats, layout,
-                             p_null=r["p_null"] if p_null is None else p_null, provenance=provenance,
+                             p_null=(r.get("train") or {}).get("p_null", 0.1) if p_null is None else p_null, provenance=provenance,
                              slot_weights=slot_weights)
 
 
-def folder_source(profile: dict, encoder_name: str, layer: str, data_root: str | None, device) -> FolderPairSource:
-    """Real data (ImageNet layout) with one encoder computed online: the paper's setup."""
+def folder_source(profile: dict, encoder_name: str, layer: str, device) -> FolderPairSource:
+    """Real data (ImageNet layout: data.root/train/<class>/<image>) with one encoder computed online: the
+    paper's setup. The settings were checked when loaded (rcdm_lib.config.load_settings): data.root holds
+    train/ and val/."""
     from rcdm_lib.data import ImageFolder, PreprocessPair
     from rcdm_lib.encoders import get_encoder
 
     data_cfg = profile.get("data", {})
-    root = data_root or data_cfg.get("root")
+    root = data_cfg.get("root")
     if not root:
-        raise ValueError(f"profile {profile['profile']!r} needs an image folder: pass --data /path/to/imagenet/train "
-                         "or set data.root in _config.yml")
-    if not Path(root).is_dir():
-        raise FileNotFoundError(f"image folder {root} not found; expected an ImageNet-layout folder root/<class>/<image>")
+        raise ValueError(f"profile {profile['profile']!r} needs an image folder: set data.root in your --config file "
+                         "(or pass --data), a folder holding train/ and val/")
+    root = Path(root) / "train"
     weights = (profile.get("encoders", {}).get("weights") or {}).get(encoder_name)
     encoder = get_encoder(encoder_name, layer=layer, weights=weights, device=device)
     pair = PreprocessPair(data_cfg.get("image_size", 128), data_cfg.get("encoder_size", 224), random_flip=True)
