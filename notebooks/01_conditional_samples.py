@@ -33,26 +33,23 @@ import matplotlib.pyplot as plt
 
 from rcdm_lib import claims
 from rcdm_lib.analysis.conditional import plot_slot_grids, samples_per_slot
-from rcdm_lib.data import FactorShapes
-from rcdm_lib.models import load_profile_models
+from rcdm_lib.run import open_run
 
-models = load_profile_models(settings or profile)
-size = models.profile["data"]["size"]
-data = FactorShapes("test", size=size, length=models.profile["data"]["lengths"]["test"], seed=seed)
-images, factors = data.batch(list(range(n_images)))
-print(f"profile {profile!r}: representations {models.slots}; RCDM at {models.image_size}px, encoders at {size}px")
+run = open_run(settings or profile, chapter="01_conditional_samples", results_dir=results_dir)
+images = run.data.split("test").batch(range(n_images)).images
+print(run.describe())
 
 # %%
 # Is a re-encoded sample nearest (cosine) to the representation of its own conditioning image?
-samples = samples_per_slot(models, images, n_per=n_per, steps=steps, seed=seed, size=size)
+samples = samples_per_slot(run, images, n_per=n_per, steps=steps, seed=seed, size=run.encoder_size)
 top1 = {slot: s.top1 for slot, s in samples.items()}
 plot_slot_grids(samples, scale, f"conditioning image | {n_per} samples  (profile: {profile})")
 plt.show()
 
 # %%
 for slot, v in top1.items():
-    claims.record(results_dir, "01_conditional_samples", "conditional_fidelity", f"{slot}/top1", v,
-                  f"{slot}: re-encoded samples nearest to their own image among {n_images}", profile=profile)
+    run.record("conditional_fidelity", f"{slot}/top1", v,
+               f"{slot}: re-encoded samples nearest to their own image among {n_images}")
 print(f"[{profile}] fraction of samples whose re-encoded representation is nearest to their own image "
       f"(chance {1 / n_images:.2f}):")
 for slot, v in top1.items():
@@ -62,7 +59,7 @@ verdict = claims.verdict_from_comparisons(
     {slot: (v, 1 / n_images) for slot, v in top1.items()}, expect="higher",
     what="the fraction of re-encoded samples nearest to their own image", against=f"chance (1/{n_images})",
     paper="samples keep what the representation encodes of their image")
-claims.record_verdict(results_dir, "01_conditional_samples", "conditional_fidelity", verdict, profile=profile)
+run.record_verdict("conditional_fidelity", verdict)
 print(f"verdict: {verdict}")
 
 # %% [markdown]

@@ -33,25 +33,23 @@ import matplotlib.pyplot as plt
 from rcdm_lib import claims
 from rcdm_lib.analysis.conditional import plot_slot_grids, samples_per_slot
 from rcdm_lib.data import ood_photos
-from rcdm_lib.models import load_profile_models
+from rcdm_lib.run import open_run
 
-models = load_profile_models(settings or profile)
-size = models.profile["data"]["size"]
-photos, names = ood_photos(size)
-print(f"profile {profile!r}: {len(names)} photographs {names} at {size}px; RCDM at {models.image_size}px")
+run = open_run(settings or profile, chapter="02_out_of_distribution", results_dir=results_dir)
+photos, names = ood_photos(run.encoder_size)
+print(f"{run.describe()}\n{len(names)} photographs: {names}")
 
 # %%
 # Is a re-encoded sample nearest (cosine) to the representation of its own conditioning image?
-samples = samples_per_slot(models, photos, n_per=n_per, steps=steps, seed=seed, size=size)
+samples = samples_per_slot(run, photos, n_per=n_per, steps=steps, seed=seed, size=run.encoder_size)
 top1 = {slot: s.top1 for slot, s in samples.items()}
 plot_slot_grids(samples, scale, f"photograph | {n_per} samples  (profile: {profile})")
 plt.show()
 
 # %%
 for slot, v in top1.items():
-    claims.record(results_dir, "02_out_of_distribution", "ood_conditioning", f"{slot}/top1", v,
-                  f"{slot}: re-encoded samples nearest to their own photograph among {len(names)}",
-                  profile=profile)
+    run.record("ood_conditioning", f"{slot}/top1", v,
+               f"{slot}: re-encoded samples nearest to their own photograph among {len(names)}")
 print(f"[{profile}] fraction of samples whose re-encoded representation is nearest to their own photograph "
       f"(chance {1 / len(names):.2f}):")
 for slot, v in top1.items():
@@ -61,7 +59,7 @@ verdict = claims.verdict_from_comparisons(
     {slot: (v, 1 / len(names)) for slot, v in top1.items()}, expect="higher",
     what="the fraction of re-encoded samples nearest to their own photograph", against=f"chance (1/{len(names)})",
     paper="samples keep the photograph's salient structure")
-claims.record_verdict(results_dir, "02_out_of_distribution", "ood_conditioning", verdict, profile=profile)
+run.record_verdict("ood_conditioning", verdict)
 print(f"verdict: {verdict}")
 
 # %% [markdown]

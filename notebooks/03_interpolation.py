@@ -34,22 +34,19 @@ from IPython.display import display
 
 from rcdm_lib import claims
 from rcdm_lib.analysis.interpolation import interpolate, monotone_fraction, progress_along_path
-from rcdm_lib.data import FactorShapes
-from rcdm_lib.models import load_profile_models
+from rcdm_lib.run import open_run
 from rcdm_lib.viz import image_grid
 from rcdm_lib.widgets import image_slider
 
-models = load_profile_models(settings or profile)
-slot = slot or models.slots[0]
-size = models.profile["data"]["size"]
-data = FactorShapes("test", size=size, length=models.profile["data"]["lengths"]["test"], seed=seed)
-ends, _ = data.batch(pair)
-h = models.encode(slot, ends)
-res = interpolate(models, slot, h[0], h[1], n_alpha=n_alpha, n_rows=n_noise_rows, steps=steps, seed=seed)
-print(f"profile {profile!r}: interpolating {slot} between test images {pair}, alphas {res.alphas.tolist()}")
+run = open_run(settings or profile, chapter="03_interpolation", results_dir=results_dir)
+slot = slot or run.names[0]
+ends = run.data.split("test").batch(pair).images
+h = run.encode(slot, ends)
+res = interpolate(run, slot, h[0], h[1], n_alpha=n_alpha, n_rows=n_noise_rows, steps=steps, seed=seed)
+print(f"{run.describe()}\ninterpolating {slot} between test images {pair}, alphas {res.alphas.tolist()}")
 
 # %%
-view = models.rcdm_view(ends)
+view = run.rcdm_view(ends)
 fig, axes = plt.subplots(2, 1, figsize=(1.1 * (n_alpha + 2), 1.1 * 2 * n_noise_rows + 1.2))
 for ax, (title, rows) in zip(axes, [("fixed noise per row", res.fixed_noise), ("fresh noise per sample", res.varying_noise)]):
     framed = torch.cat([view[0].expand(n_noise_rows, 1, *view.shape[1:]), rows,
@@ -72,19 +69,18 @@ frames = [image_grid(torch.stack([res.fixed_noise[0, a], res.varying_noise[0, a]
 display(image_slider(frames, [f"alpha = {a:.2f}" for a in res.alphas.tolist()], description="alpha"))
 
 # %%
-prog = torch.stack([progress_along_path(models, slot, res.fixed_noise[r], h[0], h[1], size)
+prog = torch.stack([progress_along_path(run, slot, res.fixed_noise[r], h[0], h[1], run.encoder_size)
                     for r in range(n_noise_rows)])
 mono = sum(monotone_fraction(p) for p in prog) / n_noise_rows
-claims.record(results_dir, "03_interpolation", "interpolation", f"{slot}/monotone", mono,
-              f"{slot}: fraction of steps along a fixed-noise row whose re-encoded sample moves towards image 1",
-              profile=profile)
+run.record("interpolation", f"{slot}/monotone", mono,
+           f"{slot}: fraction of steps along a fixed-noise row whose re-encoded sample moves towards image 1")
 print(f"[{profile}] re-encoded progress towards image 1 along each fixed-noise row "
       f"(cos to h1 - cos to h0):\n{prog.numpy().round(2)}\nmonotone fraction {mono:.2f}")
 # a row whose samples ignored the representation would step towards image 1 half of the time
 verdict = claims.verdict_from_comparison(
     mono, 0.5, expect="higher", what="the fraction of steps moving towards image 1",
     against="a path that ignores the representation", paper="samples move smoothly from one image to the other")
-claims.record_verdict(results_dir, "03_interpolation", "interpolation", verdict, profile=profile)
+run.record_verdict("interpolation", verdict)
 print(f"verdict: {verdict}")
 
 # %% [markdown]

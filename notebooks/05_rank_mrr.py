@@ -35,26 +35,22 @@ import matplotlib.pyplot as plt
 import torch
 
 from rcdm_lib import claims
-from rcdm_lib.data import FactorShapes
 from rcdm_lib.metrics import encoder_view, rank_summary, sample_ranks, target_ranks
-from rcdm_lib.models import load_profile_models
+from rcdm_lib.run import open_run
 
-NOTEBOOK = "05_rank_mrr"
-models = load_profile_models(settings or profile)
-E = models.profile["data"]["size"]
-data = FactorShapes("val", size=E, length=models.profile["data"]["lengths"]["val"], seed=models.profile["data"]["seed"])
-pool, _ = data.batch(list(range(pool_size)))
-pool_S = models.rcdm_view(pool)
+run = open_run(settings or profile, chapter="05_rank_mrr", results_dir=results_dir)
+E = run.encoder_size
+pool = run.data.split("val").batch(range(pool_size)).images
+pool_S = run.rcdm_view(pool)
 targets = torch.arange(n_cond)
-print(f"profile {profile!r}: pool of {pool_size} validation images, {n_cond} x {n_per} samples per representation; "
-      f"RCDM at {models.image_size}px, encoders at {E}px")
+print(f"{run.describe()}\npool of {pool_size} validation images, {n_cond} x {n_per} samples per representation")
 
 # %%
 ranks, rows = {}, []
-for slot in models.slots:
-    encode = lambda x, slot=slot: models.encode(slot, x)          # noqa: E731
+for slot in run.names:
+    encode = lambda x, slot=slot: run.encode(slot, x)             # noqa: E731
     h = encode(pool[:n_cond])
-    samples = models.sample(slot, h, n_per=n_per, steps=steps, seed=seed)
+    samples = run.sample(slot, h, n_per=n_per, steps=steps, seed=seed)
     ranks[slot] = sample_ranks(encode, samples, pool_S, targets, encoder_size=E)
     real = target_ranks(encode(encoder_view(pool_S[:n_cond], E)), encode(encoder_view(pool_S, E)), targets)
     s, c = rank_summary(ranks[slot], pool_size), rank_summary(real, pool_size)
@@ -80,27 +76,23 @@ plt.tight_layout()
 plt.show()
 
 # %%
-def record(claim, key, value, description):
-    claims.record(results_dir, NOTEBOOK, claim, key, value, description, profile=profile)
-
-
 for slot, s, _ in rows:
-    record("rank_mrr", f"{slot}/mrr", s["mrr"], f"{slot}: MRR of the conditioning image among {pool_size}")
-    record("rank_mrr", f"{slot}/top1", s["top1"], f"{slot}: rank-1 rate among {pool_size}")
+    run.record("rank_mrr", f"{slot}/mrr", s["mrr"], f"{slot}: MRR of the conditioning image among {pool_size}")
+    run.record("rank_mrr", f"{slot}/top1", s["top1"], f"{slot}: rank-1 rate among {pool_size}")
 by = {slot: s for slot, s, _ in rows}
-if "supervised_backbone" in by:
-    for slot in by:
-        if slot.endswith("_backbone") and slot != "supervised_backbone":
-            record("rank_mrr", f"{slot}_minus_supervised/mrr", by[slot]["mrr"] - by["supervised_backbone"]["mrr"],
-                   f"MRR of {slot} minus supervised (paper: > 0)")
-    ssl = [s for s in by if s.endswith("_backbone") and s != "supervised_backbone"]
-    if ssl:
-        verdict = claims.verdict_from_comparisons(
-            {slot: (by[slot]["mrr"], by["supervised_backbone"]["mrr"]) for slot in ssl}, expect="higher",
-            what="the MRR of SSL backbone samples", against="the supervised one",
-            paper="higher for SSL backbones (Table 2b, Fig. 18)")
-        claims.record_verdict(results_dir, NOTEBOOK, "rank_mrr", verdict, profile=profile)
-        print(f"[{profile} scale] verdict: {verdict}")
+sup, ssl = run.supervised_and_ssl_backbones()
+for slot in ssl if sup else []:
+    run.record("rank_mrr", f"{slot}_minus_supervised/mrr", by[slot]["mrr"] - by[sup]["mrr"],
+               f"MRR of {slot} minus supervised (paper: > 0)")
+if run.no_comparison("the MRR"):
+    print(run.no_comparison("the MRR"))
+else:
+    verdict = claims.verdict_from_comparisons(
+        {slot: (by[slot]["mrr"], by[sup]["mrr"]) for slot in ssl}, expect="higher",
+        what="the MRR of SSL backbone samples", against="the supervised one",
+        paper="higher for SSL backbones (Table 2b, Fig. 18)")
+    run.record_verdict("rank_mrr", verdict)
+    print(f"[{profile} scale] verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the models are barely trained and the ranks are

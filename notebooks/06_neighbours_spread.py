@@ -36,32 +36,28 @@ import matplotlib.pyplot as plt
 import torch
 
 from rcdm_lib import claims
-from rcdm_lib.data import FactorShapes
 from rcdm_lib.metrics import encoder_view, knn, per_sample_variance
-from rcdm_lib.models import load_profile_models
+from rcdm_lib.run import open_run
 from rcdm_lib.viz import image_grid
 
-NOTEBOOK = "06_neighbours_spread"
-models = load_profile_models(settings or profile)
-d = models.profile["data"]
-E = d["size"]
-images, _ = FactorShapes("test", size=E, length=d["lengths"]["test"], seed=d["seed"]).batch(list(range(n_images)))
-train_S = models.rcdm_view(FactorShapes("train", size=E, length=d["lengths"]["train"], seed=d["seed"]).batch(
-    list(range(n_train)))[0])
-print(f"profile {profile!r}: neighbours among {n_train} training images; RCDM at {models.image_size}px")
+run = open_run(settings or profile, chapter="06_neighbours_spread", results_dir=results_dir)
+E = run.encoder_size
+images = run.data.split("test").batch(range(n_images)).images
+train_S = run.rcdm_view(run.data.split("train").batch(range(n_train)).images)
+print(f"{run.describe()}\nneighbours among {n_train} training images")
 
 # %% [markdown]
 # ## Nearest training neighbours of samples (Fig. 17)
 
 # %%
 samples, spread = {}, {}
-fig, axes = plt.subplots(1, len(models.slots), figsize=(2.4 * len(models.slots), 2.2 * 4 / (k + 2) + 1.2), squeeze=False)
-for ax, slot in zip(axes[0], models.slots):
-    x = models.sample(slot, models.encode(slot, images), n_per=n_per, steps=steps, seed=seed)
+fig, axes = plt.subplots(1, len(run.names), figsize=(2.4 * len(run.names), 2.2 * 4 / (k + 2) + 1.2), squeeze=False)
+for ax, slot in zip(axes[0], run.names):
+    x = run.sample(slot, run.encode(slot, images), n_per=n_per, steps=steps, seed=seed)
     samples[slot], spread[slot] = x, float(per_sample_variance(x).mean())
-    bank = models.encode(slot, encoder_view(train_S, E))
-    _, idx = knn(models.encode(slot, encoder_view(x[:4, 0], E)), bank, k=k)
-    rows = torch.cat([models.rcdm_view(images[:4]).unsqueeze(1), x[:4, :1], train_S[idx]], 1)
+    bank = run.encode(slot, encoder_view(train_S, E))
+    _, idx = knn(run.encode(slot, encoder_view(x[:4, 0], E)), bank, k=k)
+    rows = torch.cat([run.rcdm_view(images[:4]).unsqueeze(1), x[:4, :1], train_S[idx]], 1)
     ax.imshow(image_grid(rows.flatten(0, 1), nrow=k + 2, scale=scale))
     ax.set_title(f"{slot}\nimage | sample | {k} nearest train", fontsize=8)
     ax.axis("off")
@@ -72,10 +68,10 @@ plt.show()
 # ## Spread of the samples of one image (Fig. 19, 20)
 
 # %%
-fig, axes = plt.subplots(len(models.slots), 1, figsize=(1.0 * (n_show_spread + 1), 1.3 * len(models.slots)), squeeze=False)
-for ax, slot in zip(axes[:, 0], models.slots):
-    x = models.sample(slot, models.encode(slot, images[:1]), n_per=n_show_spread, steps=steps, seed=seed + 1)
-    ax.imshow(image_grid(torch.cat([models.rcdm_view(images[:1]), x[0]]), nrow=n_show_spread + 1, scale=scale))
+fig, axes = plt.subplots(len(run.names), 1, figsize=(1.0 * (n_show_spread + 1), 1.3 * len(run.names)), squeeze=False)
+for ax, slot in zip(axes[:, 0], run.names):
+    x = run.sample(slot, run.encode(slot, images[:1]), n_per=n_show_spread, steps=steps, seed=seed + 1)
+    ax.imshow(image_grid(torch.cat([run.rcdm_view(images[:1]), x[0]]), nrow=n_show_spread + 1, scale=scale))
     ax.set_title(f"{slot}: pixel variance over samples {spread[slot]:.4f} (mean over {n_images} images)", fontsize=8)
     ax.axis("off")
 plt.tight_layout()
@@ -85,25 +81,19 @@ for slot, v in spread.items():
     print(f"  {slot:24s} {v:.4f}")
 
 # %%
-def record(claim, key, value, description):
-    claims.record(results_dir, NOTEBOOK, claim, key, value, description, profile=profile)
-
-
-if "supervised_backbone" in spread:
-    for slot, v in spread.items():
-        if slot.endswith("_backbone") and slot != "supervised_backbone":
-            record("supervised_varies_more", f"{slot}/variance_supervised_over_ssl",
-                   spread["supervised_backbone"] / max(v, 1e-12),
-                   f"pixel variance of supervised samples / {slot} samples (paper: > 1)")
-    ssl = [s for s in spread if s.endswith("_backbone") and s != "supervised_backbone"]
-    if ssl:
-        # the paper: "much more"; we ask for at least 10% more variance than an SSL backbone's samples
-        verdict = claims.verdict_from_comparisons(
-            {slot: (spread["supervised_backbone"], spread[slot]) for slot in ssl}, expect="higher",
-            margin=0.1, relative=True, what="the pixel variance of supervised samples",
-            against="SSL backbone samples", paper="much more varied (Fig. 19, 20)")
-        claims.record_verdict(results_dir, NOTEBOOK, "supervised_varies_more", verdict, profile=profile)
-        print(f"[{profile} scale] verdict: {verdict}")
+sup, ssl = run.supervised_and_ssl_backbones()
+for slot in ssl if sup else []:
+    run.record("supervised_varies_more", f"{slot}/variance_supervised_over_ssl", spread[sup] / max(spread[slot], 1e-12),
+               f"pixel variance of supervised samples / {slot} samples (paper: > 1)")
+if run.no_comparison("the spread"):
+    print(run.no_comparison("the spread"))
+else:   # the paper: "much more"; we ask for at least 10% more variance than an SSL backbone's samples
+    verdict = claims.verdict_from_comparisons(
+        {slot: (spread[sup], spread[slot]) for slot in ssl}, expect="higher",
+        margin=0.1, relative=True, what="the pixel variance of supervised samples",
+        against="SSL backbone samples", paper="much more varied (Fig. 19, 20)")
+    run.record_verdict("supervised_varies_more", verdict)
+    print(f"[{profile} scale] verdict: {verdict}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the samples are noise and the neighbours are

@@ -33,34 +33,32 @@ import matplotlib.pyplot as plt
 import torch
 
 from rcdm_lib import claims
-from rcdm_lib.data import AugmentConfig, FactorShapes, SSLAugment
+from rcdm_lib.data import AugmentConfig, SSLAugment
 from rcdm_lib.metrics import encoder_view, knn, pairwise_squared_distances, squared_distances_to
-from rcdm_lib.models import load_profile_models
+from rcdm_lib.run import open_run
 
-NOTEBOOK = "07_squared_distances"
-models = load_profile_models(settings or profile)
-d = models.profile["data"]
-E = d["size"]
-rt = lambda x: encoder_view(models.rcdm_view(x), E)      # noqa: E731  the S -> E round trip
-images, fac = FactorShapes("test", size=E, length=d["lengths"]["test"], seed=d["seed"]).batch(list(range(n_images)))
-pool, pool_fac = FactorShapes("val", size=E, length=d["lengths"]["val"], seed=d["seed"]).batch(list(range(n_pool)))
-train, _ = FactorShapes("train", size=E, length=d["lengths"]["train"], seed=d["seed"]).batch(list(range(n_train)))
+run = open_run(settings or profile, chapter="07_squared_distances", results_dir=results_dir)
+E = run.encoder_size
+rt = lambda x: encoder_view(run.rcdm_view(x), E)      # noqa: E731  the S -> E round trip
+test, val = run.data.split("test").batch(range(n_images)), run.data.split("val").batch(range(n_pool))
+images, pool = test.images, val.images
+train = run.data.split("train").batch(range(n_train)).images
 pipelines = {"SimCLR augmentations": AugmentConfig(),
              "crop + flip only": AugmentConfig(crop_scale=(0.5, 1.0), jitter_p=0.0, gray_p=0.0)}
-same_class = (fac["shape"][:, None] == pool_fac["shape"][None]).float()      # [n_images, n_pool]
-print(f"profile {profile!r}: {n_images} images, {n_per} samples/views each, {n_pool} validation, {n_train} training")
+same_class = (test.labels[:, None] == val.labels[None]).float()      # [n_images, n_pool]
+print(f"{run.describe()}\n{n_images} images, {n_per} samples/views each, {n_pool} validation, {n_train} training")
 
 # %%
 dist = {}
-for slot in models.slots:
-    enc = lambda x, s=slot: models.encode(s, x)          # noqa: E731
+for slot in run.names:
+    enc = lambda x, s=slot: run.encode(s, x)          # noqa: E731
     h = enc(images)                                      # the conditioning representation (as RCDM saw it)
     h_rt = enc(rt(images))
     pool_d = pairwise_squared_distances(h, enc(rt(pool)))
-    x = models.sample(slot, h, n_per=n_per, steps=steps, seed=seed)
+    x = run.sample(slot, h, n_per=n_per, steps=steps, seed=seed)
     g = torch.Generator().manual_seed(seed)
     r = {"random validation": pool_d.flatten(),
-         "same class (shape)": pool_d[same_class.bool()],
+         "same class": pool_d[same_class.bool()],
          "nearest training": knn(h, enc(rt(train)), k=n_per)[0].flatten()}
     for name, cfg in pipelines.items():
         views = torch.stack([SSLAugment(cfg)(images, g) for _ in range(n_per)], 1)
@@ -83,19 +81,15 @@ for slot, r in dist.items():
     print(f"  {slot:22s} " + ", ".join(f"{k}: {float(v.median()):.3g}" for k, v in r.items()))
 
 # %%
-def record(claim, key, value, description):
-    claims.record(results_dir, NOTEBOOK, claim, key, value, description, profile=profile)
-
-
 for slot, r in dist.items():
-    record("samples_near_condition", f"{slot}/samples_over_random",
+    run.record("samples_near_condition", f"{slot}/samples_over_random",
            float(r["RCDM samples"].median() / r["random validation"].median()),
            f"{slot}: median distance of samples / of random validation images (paper: < 1)")
 verdict = claims.verdict_from_comparisons(
     {slot: (float(r["RCDM samples"].median()), float(r["random validation"].median())) for slot, r in dist.items()},
     expect="lower", what="the median squared distance of samples to h", against="random validation images",
     paper="samples closer than random images (Fig. 22, 23)")
-claims.record_verdict(results_dir, NOTEBOOK, "samples_near_condition", verdict, profile=profile)
+run.record_verdict("samples_near_condition", verdict)
 print(f"[{profile} scale] verdict: {verdict}")
 
 # %% [markdown]

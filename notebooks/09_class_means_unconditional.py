@@ -35,29 +35,28 @@ import matplotlib.pyplot as plt
 import torch
 
 from rcdm_lib.analysis.rep_samplers import GaussianNoiseSampler, KDESampler, class_mean_representations
-from rcdm_lib.data import SHAPES, FactorShapes
-from rcdm_lib.models import load_profile_models
+from rcdm_lib.run import open_run
 from rcdm_lib.viz import image_grid
 
-models = load_profile_models(settings or profile)
-d = models.profile["data"]
-E = d["size"]
-if slot is None:
-    ssl = [s for s in models.slots if s.endswith("_backbone") and not s.startswith("supervised")]
-    slot = ssl[0] if ssl else models.slots[0]
-train, tf = FactorShapes("train", size=E, length=d["lengths"]["train"], seed=d["seed"]).batch(list(range(n_train)))
-h_train = models.encode(slot, train)
-print(f"profile {profile!r}: representation {slot}, {n_train} training representations")
+run = open_run(settings or profile)
+slot = slot or (run.select(layer="backbone", supervised=False) + run.names)[0]
+split = run.data.split("train")
+train = split.batch(range(n_train))
+h_train = run.encode(slot, train.images)
+print(f"{run.describe()}\nrepresentation {slot}, {n_train} training representations")
 
 # %% [markdown]
 # ## Class-mean conditioning (Fig. 29)
 
 # %%
-means = class_mean_representations(h_train, tf["shape"], num_classes=len(SHAPES))[:n_classes_shown]
-x = models.sample(slot, means, n_per=n_per, steps=steps, seed=seed)
-fig, ax = plt.subplots(figsize=(1.0 * n_per + 1, 1.0 * n_classes_shown))
+present = train.labels.unique()                           # classes among the training images drawn
+means = class_mean_representations(h_train, torch.searchsorted(present, train.labels))[:n_classes_shown]
+shown = present[:n_classes_shown]
+x = run.sample(slot, means, n_per=n_per, steps=steps, seed=seed)
+fig, ax = plt.subplots(figsize=(1.0 * n_per + 1, 1.0 * len(shown)))
 ax.imshow(image_grid(x.flatten(0, 1), nrow=n_per, scale=scale))
-ax.set_yticks([(i + 0.5) * (x.shape[-1] * scale + 1) for i in range(n_classes_shown)], SHAPES[:n_classes_shown], fontsize=8)
+ax.set_yticks([(i + 0.5) * (x.shape[-1] * scale + 1) for i in range(len(shown))],
+              [split.label_names[c] for c in shown], fontsize=8)
 ax.set_xticks([])
 ax.set_title(f"{slot}: samples of the class-mean representation ({profile} scale)", fontsize=9)
 plt.tight_layout()
@@ -68,10 +67,13 @@ plt.show()
 
 # %%
 g = torch.Generator().manual_seed(seed)
-rows = {"Gaussian noise on train reps": models.sample(slot, GaussianNoiseSampler(h_train, std=noise_std).sample(n_uncond, g),
-                                                      n_per=1, steps=steps, seed=seed)[:, 0],
-        "KDE* of train reps": models.sample(slot, KDESampler(h_train).sample(n_uncond, g), n_per=1, steps=steps, seed=seed)[:, 0],
-        "null condition": models.sample(None, n=n_uncond, n_per=1, steps=steps, seed=seed)[:, 0]}
+rows = {"Gaussian noise on train reps": run.sample(slot, GaussianNoiseSampler(h_train, std=noise_std).sample(n_uncond, g),
+                                                   n_per=1, steps=steps, seed=seed)[:, 0],
+        "KDE* of train reps": run.sample(slot, KDESampler(h_train).sample(n_uncond, g), n_per=1, steps=steps, seed=seed)[:, 0]}
+if run.has_null:
+    rows["null condition"] = run.sample(None, n=n_uncond, n_per=1, steps=steps, seed=seed)[:, 0]
+else:
+    print("left out: the unconditional row (unconditional.checkpoint is not set)")
 fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 * n_uncond, 1.3 * len(rows)), squeeze=False)
 for ax, (name, imgs) in zip(axes[:, 0], rows.items()):
     ax.imshow(image_grid(imgs, nrow=n_uncond, scale=scale))

@@ -18,7 +18,7 @@ import torch
 from rcdm_lib.config import as_settings, repo_path
 from rcdm_lib.sampling import sample_from_reps
 from rcdm_lib.training.config import DiffusionConfig
-from rcdm_lib.training.sources import load_tiny_encoders, resize_images
+from rcdm_lib.training.sources import load_tiny_encoders, rcdm_view
 from rcdm_lib.unet import UNet, load_unet
 
 
@@ -81,8 +81,7 @@ class ProfileModels:
 
     def rcdm_view(self, images: torch.Tensor) -> torch.Tensor:
         """Images at the encoder resolution [N, 3, E, E] in [-1, 1] -> the RCDM resolution, for display."""
-        u8 = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        return resize_images(u8, self.image_size).float() / 127.5 - 1
+        return rcdm_view(images, self.image_size)
 
 
 def load_profile_models(profile: dict | str, device: str | torch.device = "cpu") -> ProfileModels:

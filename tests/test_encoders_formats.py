@@ -6,21 +6,9 @@ import torch
 import torch.nn as nn
 from torchvision.models import resnet50
 
+from official_files import published_checkpoint as _checkpoint
+from official_files import randomise as _randomise
 from rcdm_lib.encoders import get_encoder, wrap_encoder
-
-HID, OUT = 48, 16  # head widths: layouts are real, widths shrunk so the test stays fast
-
-
-def _randomise(module: nn.Module, seed: int) -> nn.Module:
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d)):
-                m.weight.copy_(1 + 0.1 * torch.randn(m.weight.shape, generator=g))
-                m.bias.copy_(0.1 * torch.randn(m.bias.shape, generator=g))
-                m.running_mean.copy_(0.1 * torch.randn(m.running_mean.shape, generator=g))
-                m.running_var.copy_(1 + 0.2 * torch.rand(m.running_var.shape, generator=g))
-    return module.eval()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -41,71 +29,6 @@ def resnet():
 @pytest.fixture(scope="module")
 def x():
     return torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
-
-
-def _backbone_sd(resnet):
-    return {k: v.clone() for k, v in resnet.state_dict().items() if not k.startswith("fc.")}
-
-
-class _VisslMLP(nn.Module):
-    def __init__(self, *layers):
-        super().__init__()
-        self.clf = nn.Sequential(*layers)
-
-    def forward(self, x):
-        return self.clf(x)
-
-
-def _heads(name):
-    torch.manual_seed(3)
-    if name == "dino":  # DINOHead(nlayers=2, use_bn=True) as in the RCDM repo: 2048-4096(BN, GELU)-256
-        h = nn.Sequential(nn.Linear(2048, HID), nn.BatchNorm1d(HID), nn.GELU(), nn.Linear(HID, OUT))
-        return h, {f"module.head.mlp.{k}": v for k, v in _randomise(h, 4).state_dict().items()}
-    if name == "simclr":  # VISSL heads [mlp 2048-2048 relu, mlp 2048-128]
-        hs = nn.ModuleList([_VisslMLP(nn.Linear(2048, HID), nn.ReLU()), _VisslMLP(nn.Linear(HID, OUT))])
-        return nn.Sequential(*hs), {k: v for k, v in hs.state_dict().items()}
-    if name == "barlow":  # VISSL heads: Linear(no bias)-BN-ReLU x2, Linear(no bias)
-        hs = nn.ModuleList([
-            _VisslMLP(nn.Linear(2048, HID, bias=False), nn.BatchNorm1d(HID), nn.ReLU()),
-            _VisslMLP(nn.Linear(HID, HID, bias=False), nn.BatchNorm1d(HID), nn.ReLU()),
-            _VisslMLP(nn.Linear(HID, OUT, bias=False))])
-        _randomise(hs, 5)
-        return nn.Sequential(*hs), {k: v for k, v in hs.state_dict().items()}
-    if name == "vicreg":  # VICReg Projector: (Linear-BN-ReLU) x2, Linear(no bias)
-        h = nn.Sequential(nn.Linear(2048, HID), nn.BatchNorm1d(HID), nn.ReLU(True), nn.Linear(HID, HID),
-                          nn.BatchNorm1d(HID), nn.ReLU(True), nn.Linear(HID, OUT, bias=False))
-        return h, {f"module.projector.{k}": v for k, v in _randomise(h, 6).state_dict().items()}
-    if name == "swav":  # projection_head: Linear-BN-ReLU-Linear
-        h = nn.Sequential(nn.Linear(2048, HID), nn.BatchNorm1d(HID), nn.ReLU(True), nn.Linear(HID, OUT))
-        return h, {f"module.projection_head.{k}": v for k, v in _randomise(h, 7).state_dict().items()}
-    raise KeyError(name)
-
-
-def _checkpoint(name, resnet):
-    """(object saved the way its authors published it, head module built directly)."""
-    bb = _backbone_sd(resnet)
-    if name == "supervised":
-        return resnet.state_dict(), resnet.fc
-    head, head_sd = _heads(name)
-    if name == "dino":
-        teacher = {f"module.backbone.{k}": v for k, v in bb.items()}
-        teacher.update(head_sd)
-        teacher["module.head.last_layer.weight_g"] = torch.ones(100, 1)
-        teacher["module.head.last_layer.weight_v"] = torch.randn(100, OUT)
-        return {"teacher": teacher, "epoch": 800}, head
-    if name in ("simclr", "barlow"):
-        trunk = {f"_feature_blocks.{k}": v for k, v in bb.items()}
-        return {"classy_state_dict": {"base_model": {"model": {"trunk": trunk, "heads": head_sd}}},
-                "phase_idx": 999}, head
-    if name == "vicreg":
-        model = {f"module.backbone.{k}": v for k, v in bb.items()}
-        model.update(head_sd)
-        return {"model": model, "epoch": 1000}, head
-    if name == "swav":
-        sd = {f"module.{k}": v for k, v in bb.items()}
-        sd.update(head_sd)
-        sd["module.prototypes.weight"] = torch.randn(30, OUT)
-        return sd, head
 
 
 @pytest.mark.parametrize("name", ["supervised", "dino", "simclr", "barlow", "vicreg", "swav"])

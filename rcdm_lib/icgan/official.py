@@ -66,7 +66,7 @@ def load_official_generator(path, device="cpu") -> Generator:
     path = Path(path) if path else None
     if path is None or not path.is_file():
         raise FileNotFoundError(f"IC-GAN generator file {path} not found. Expected {EXPECTED}: download and "
-                                "unpack the archive and set icgan.weights in _config.yml (profiles.imagenet128).")
+                                "unpack the archive and set icgan.weights in your --config file.")
     try:
         sd = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # a pickle of objects, a truncated download, another format

@@ -98,7 +98,7 @@ def load_official_upsampler(path, flags: Mapping[str, Any] | None = None, config
         raise FileNotFoundError(
             f"ADM upsampler checkpoint {path} not found. The official upsamplers ({known}) are published by "
             f"openai/guided-diffusion ({RELEASE_PAGE}), e.g. {RELEASE_URL}{name}; download one and set its path "
-            "in _config.yml, profiles.imagenet128.superres.checkpoint."
+            "as superres.checkpoint in your --config file."
         )
     if config is None:
         if flags is None:

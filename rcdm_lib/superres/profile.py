@@ -54,8 +54,8 @@ def load_profile_superres(profile: dict | str, device: str | torch.device = "cpu
     if "checkpoint" in sr:
         if not sr["checkpoint"]:
             raise FileNotFoundError(
-                f"profile {name!r} needs a local ADM upsampler: set profiles.{name}.superres.checkpoint in "
-                f"_config.yml to one of the files published by openai/guided-diffusion ({', '.join(UPSAMPLER_FLAGS)}; "
+                f"profile {name!r} needs a local ADM upsampler: set superres.checkpoint in your --config file "
+                f"to one of the files published by openai/guided-diffusion ({', '.join(UPSAMPLER_FLAGS)}; "
                 f"{RELEASE_PAGE})")
         path = repo_path(sr["checkpoint"])
         model, diff = load_official_upsampler(path, flags=sr.get("flags"))

@@ -193,4 +193,8 @@ class FolderPairSource:
 
     def describe(self) -> dict:
         spec = getattr(self.dataset, "spec", None)
-        return {"kind": "folder", "n": len(self), "rep_dim": self.rep_dim, "dataset": spec}
+        out = {"kind": "folder", "n": len(self), "rep_dim": self.rep_dim, "dataset": spec}
+        enc = getattr(self.encoder, "spec", None)
+        if enc:   # the encoder's identity: a run refuses to pair the export with another encoder
+            out["encoder"] = {k: enc.get(k) for k in ("name", "layer", "weights_sha256")}
+        return out

@@ -38,6 +38,12 @@ def resize_images(images_uint8: torch.Tensor, size: int) -> torch.Tensor:
     return x.round().clamp(0, 255).to(torch.uint8)
 
 
+def rcdm_view(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Images at the encoder resolution [N, 3, E, E] in [-1, 1] -> the RCDM resolution [N, 3, size, size]."""
+    u8 = ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return resize_images(u8, size).float() / 127.5 - 1
+
+
 def load_tiny_encoders(profile: dict, device="cpu") -> dict:
     """{slot name: frozen encoder} for every slot of the profile's tiny encoders."""
     from rcdm_lib.encoders import get_encoder

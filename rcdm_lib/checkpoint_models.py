@@ -1,0 +1,176 @@
+"""One RCDM per representation (the paper's setting): the official `rcdm_ema_*.pt` files or `.safetensors`
+exports of scripts/train.py, each with its encoder, loaded when first used.
+
+At most one UNet is held at a time (a 128px RCDM is 1.7 GB): sampling another representation releases
+the one before. Everything that can be told about a wrong file is told before any model is built
+(`checkpoint_problems`): the representation size against the encoder's (both named), the release file
+name against the key it was given under, and for our exports the encoder identity saved in them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from rcdm_lib.representations import Representation, describe, release_file_key
+from rcdm_lib.sampling import sample_from_reps
+from rcdm_lib.training.config import DiffusionConfig
+from rcdm_lib.training.sources import rcdm_view
+from rcdm_lib.unet import UNet, UNetConfig, load_official_checkpoint, load_unet
+
+
+@dataclass
+class CheckpointEntry:
+    rep: Representation
+    checkpoint: Path
+    encoder_weights: Path
+
+
+def checkpoint_rep_dim(path: Path) -> int | None:
+    """The representation size a checkpoint is conditioned on, read without building the network."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        return json.loads(meta["unet_config"]).get("rep_dim") if "unet_config" in meta else None
+    sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
+        sd = sd["state_dict"]
+    w = next((v for k, v in sd.items() if k.removeprefix("module.") == "ssl_emb.weight"), None) \
+        if isinstance(sd, dict) else None
+    return None if w is None else int(w.shape[1])
+
+
+def export_encoder(path: Path) -> dict | None:
+    """The encoder identity an export of scripts/train.py saved (name, layer, weights sha256), if any."""
+    if path.suffix != ".safetensors":
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    return (json.loads(meta.get("data") or "{}")).get("encoder")
+
+
+def checkpoint_problems(key: str, entry: CheckpointEntry, encoder_dim: int, encoder_sha: str) -> list[str]:
+    """Sentences naming what does not fit in rcdm.checkpoints.<key> (see the module docstring)."""
+    path, problems = entry.checkpoint, []
+    released = release_file_key(path)
+    if released is not None and released != key:
+        problems.append(f"rcdm.checkpoints.{key} names {path.name}, the release's file for {released}: give it "
+                        f"under rcdm.checkpoints.{released}, or give the {key} file here")
+    ident = export_encoder(path)
+    if ident:
+        want = {"name": entry.rep.method, "layer": entry.rep.layer, "weights_sha256": encoder_sha}
+        diff = [f"{k} {ident.get(k)!r} (this run's: {v!r})" for k, v in want.items() if ident.get(k) != v]
+        if diff:
+            problems.append(f"rcdm.checkpoints.{key} ({path.name}) was trained on another encoder: "
+                            + ", ".join(diff) + f"; train one on encoders.weights.{entry.rep.method} with "
+                            f"`scripts/train.py --encoder {entry.rep.method} --layer {entry.rep.layer}`")
+    try:
+        dim = checkpoint_rep_dim(path)
+    except Exception as e:  # noqa: BLE001 - any unreadable file is named with its key
+        return problems + [f"rcdm.checkpoints.{key}: {path} cannot be read as an RCDM checkpoint "
+                           f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"]
+    if dim is None:
+        problems.append(f"rcdm.checkpoints.{key}: {path} has no ssl_emb.weight, so it is not conditioned on a "
+                        "representation; expected an rcdm_ema_*.pt file or an export of scripts/train.py")
+    elif dim != encoder_dim:
+        problems.append(f"rcdm.checkpoints.{key}: {path.name} is conditioned on {dim}-d representations but the "
+                        f"{entry.rep.label} of encoders.weights.{entry.rep.method} gives {encoder_dim}-d ones")
+    return problems
+
+
+class CheckpointModels:
+    """The ProfileModels interface (encode, sample, rcdm_view, names) over one RCDM per representation."""
+
+    def __init__(self, settings: dict, entries: dict[str, CheckpointEntry], encoders: dict, device):
+        r = settings.get("rcdm") or {}
+        self.settings, self.entries, self.encoders = settings, entries, encoders
+        self.device = torch.device(device)
+        self.image_size = int(r.get("image_size") or (settings.get("data") or {}).get("image_size") or 128)
+        self._unet_kw = dict(r.get("unet") or {})
+        self._diffusion = DiffusionConfig(**(r.get("diffusion") or {}))
+        self._held: tuple[str, UNet, DiffusionConfig] | None = None
+
+    @property
+    def slots(self) -> list[str]:
+        return list(self.entries)
+
+    def _check(self, name: str) -> None:
+        if name not in self.entries:
+            raise ValueError(f"unknown representation {name!r}; this run has {self.slots}")
+
+    def network(self, name: str) -> tuple[UNet, DiffusionConfig]:
+        """The RCDM of `name` (loaded now, the one held before released)."""
+        self._check(name)
+        if self._held is None or self._held[0] != name:
+            self.release()
+            path = self.entries[name].checkpoint
+            if path.suffix == ".safetensors":
+                from safetensors import safe_open
+
+                model = load_unet(path, device=self.device)
+                with safe_open(str(path), framework="pt") as f:
+                    meta = f.metadata() or {}
+                diff = DiffusionConfig(**json.loads(meta["diffusion"])) if "diffusion" in meta else self._diffusion
+            else:
+                cfg = UNetConfig(**{**self._unet_kw, "image_size": self.image_size,
+                                    "rep_dim": checkpoint_rep_dim(path)})
+                model, diff = load_official_checkpoint(path, config=cfg).to(self.device), self._diffusion
+            self._held = (name, model.eval(), diff)
+        return self._held[1], self._held[2]
+
+    def release(self) -> None:
+        self._held = None
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    @torch.no_grad()
+    def encode(self, name: str, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """Representation of images [N, 3, E, E] in [-1, 1] -> [N, d]."""
+        self._check(name)
+        enc = self.encoders[name]
+        return torch.cat([enc(images[s:s + batch_size].to(self.device)).float().cpu()
+                          for s in range(0, images.shape[0], batch_size)])
+
+    def diffusion(self, name: str, steps: int | None = 50, sampler: str = "ancestral"):
+        _, diff = self.network(name)
+        if not steps:
+            return diff.build()
+        return diff.build(timestep_respacing=f"ddim{steps}" if sampler == "ddim" else str(steps))
+
+    def sample(self, name: str | None, h: torch.Tensor | None = None, n_per: int = 4, steps: int = 50,
+               sampler: str = "ancestral", **kwargs) -> torch.Tensor:
+        """RCDM samples [N, n_per, 3, S, S] for representations h [N, d] of `name`."""
+        if name is None:
+            raise ValueError("one RCDM per representation has no null condition; unconditional samples come from "
+                             "the settings' unconditional.checkpoint")
+        unet, _ = self.network(name)
+        return sample_from_reps(unet, self.diffusion(name, steps, sampler), h.float(), n_per=n_per, sampler=sampler,
+                                **kwargs)
+
+    def rcdm_view(self, images: torch.Tensor) -> torch.Tensor:
+        """Images at the encoder resolution [N, 3, E, E] in [-1, 1] -> the RCDM resolution."""
+        return rcdm_view(images, self.image_size)
+
+
+def checkpoint_entries(settings: dict) -> tuple[dict[str, CheckpointEntry], dict[str, str]]:
+    """({name: entry} for every representation with a checkpoint and an encoder file, {name: why left out})."""
+    ckpts = (settings.get("rcdm") or {}).get("checkpoints") or {}
+    weights = (settings.get("encoders") or {}).get("weights") or {}
+    entries, left_out = {}, {}
+    from rcdm_lib.representations import RELEASED
+
+    for key in RELEASED:
+        rep = describe(key)
+        if not ckpts.get(key):
+            left_out[key] = f"rcdm.checkpoints.{key} is not set"
+        elif not weights.get(rep.method):
+            left_out[key] = f"rcdm.checkpoints.{key} is set but encoders.weights.{rep.method} is not"
+        else:
+            entries[key] = CheckpointEntry(rep, Path(ckpts[key]), Path(weights[rep.method]))
+    return entries, left_out

@@ -1,0 +1,68 @@
+"""What a representation is: its method, its layer, whether its encoder was trained with labels.
+
+Chapters never read this off a name: they ask the run (`run.representations[name]`). Names keep
+the release's form, `<method>_<layer>` with layer `backbone` (the pooled trunk) or `head` (the
+projector); the prose says backbone and projector.
+
+    >>> describe("dino_noise_head")
+    Representation(name='dino_noise_head', method='dino_noise', layer='head', supervised=False)
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+LAYERS = ("backbone", "head")
+METHOD_LABELS = {"supervised": "supervised", "simclr": "SimCLR", "barlow": "Barlow Twins", "vicreg": "VICReg",
+                 "dino": "DINO", "dino_noise": "DINO+n", "swav": "SwAV"}
+SUPERVISED_METHODS = ("supervised",)
+# The representations of the official RCDM release, in its order (rcdm_ema_{method}_{trunk|head}.pt,
+# rcdm_ema_supervised.pt), and SwAV's backbone for the IC-GAN comparison (chapter 15).
+RELEASED = ("supervised_backbone", "simclr_backbone", "simclr_head", "barlow_backbone", "barlow_head",
+            "vicreg_backbone", "vicreg_head", "dino_backbone", "dino_head", "swav_backbone")
+
+
+@dataclass(frozen=True)
+class Representation:
+    name: str
+    method: str          # the encoder's training method: supervised, simclr, barlow, vicreg, dino, dino_noise, swav
+    layer: str           # "backbone" (pooled trunk) or "head" (projector; for supervised, the classifier)
+    supervised: bool     # trained with labels
+
+    @property
+    def self_supervised(self) -> bool:
+        return not self.supervised
+
+    @property
+    def label(self) -> str:
+        """How prose names it: 'DINO backbone', 'SimCLR projector'."""
+        return f"{METHOD_LABELS.get(self.method, self.method)} {'backbone' if self.layer == 'backbone' else 'projector'}"
+
+
+def describe(name: str) -> Representation:
+    """The representation a name of the release form `<method>_<backbone|head>` stands for."""
+    method, _, layer = name.rpartition("_")
+    if layer not in LAYERS or not method:
+        raise ValueError(f"representation name {name!r} is not of the form <method>_backbone or <method>_head")
+    return Representation(name, method, layer, method in SUPERVISED_METHODS)
+
+
+def projector_of(rep: Representation, reps) -> Representation | None:
+    """The projector of the same encoder as backbone `rep` among `reps` (None when absent or not a backbone)."""
+    if rep.layer != "backbone":
+        return None
+    return next((r for r in reps if r.method == rep.method and r.layer == "head"), None)
+
+
+_RELEASE_FILE = re.compile(r"rcdm_ema_(?P<method>[a-z]+?)(?:_(?P<part>trunk|head))?\.pt$")
+
+
+def release_file_key(path) -> str | None:
+    """The representation an official RCDM file is for, read from its release file name
+    (`rcdm_ema_dino_trunk.pt` -> dino_backbone, `rcdm_ema_supervised.pt` -> supervised_backbone); None for
+    another name."""
+    m = _RELEASE_FILE.search(Path(path).name)
+    if not m:
+        return None
+    return f"{m['method']}_{'head' if m['part'] == 'head' else 'backbone'}"

@@ -1,0 +1,123 @@
+"""The run object: representations described, data split with what is known, models loaded lazily, and
+every wrong checkpoint named before any model work."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from official_files import write_encoder_file, write_image_folder, write_rcdm_file
+from rcdm_lib.config import load_settings
+from rcdm_lib.representations import describe, release_file_key
+from rcdm_lib.run import open_run
+from rcdm_lib.settings import SettingsError
+
+# the released flags shrunk (the layout is the release's: scale-shift norm, up/down-sampling resblocks)
+SMALL_UNET = {"model_channels": 32, "num_res_blocks": 1, "channel_mult": [1, 2], "attention_resolutions": [8],
+              "num_heads": 2}
+HEAD_DIM = 16   # official_files.OUT: the published heads' widths, shrunk
+
+
+def test_representations_are_described_from_the_release_naming():
+    r = describe("dino_noise_head")
+    assert (r.method, r.layer, r.supervised, r.label) == ("dino_noise", "head", False, "DINO+n projector")
+    assert describe("supervised_backbone").supervised and describe("simclr_backbone").label == "SimCLR backbone"
+    with pytest.raises(ValueError, match="<method>_backbone or <method>_head"):
+        describe("my_vit")
+    assert release_file_key("rcdm_ema_dino_trunk.pt") == "dino_backbone"
+    assert release_file_key("/x/rcdm_ema_vicreg_head.pt") == "vicreg_head"
+    assert release_file_key("rcdm_ema_supervised.pt") == "supervised_backbone"
+    assert release_file_key("mine.pt") is None
+
+
+def test_the_slot_run_knows_its_representations_data_and_records(tmp_path):
+    run = open_run("smoke", chapter="01_conditional_samples", results_dir=tmp_path)
+    assert run.names == ["supervised_backbone", "simclr_backbone", "simclr_head"] and run.left_out == {}
+    assert run.select(supervised=False, layer="backbone") == ["simclr_backbone"]
+    b = run.data.split("test").batch(range(4))
+    assert b.images.shape == (4, 3, 16, 16) and b.labels.tolist() == b.factors["shape"].tolist()
+    h = run.encode("simclr_backbone", b.images)
+    x = run.sample("simclr_backbone", h[:2], n_per=2, steps=2, seed=0)
+    assert x.shape == (2, 2, 3, run.image_size, run.image_size) and run.has_null
+    run.record("conditional_fidelity", "simclr_backbone/top1", 0.5, "d")
+    res = json.loads((tmp_path / "01_conditional_samples.json").read_text())
+    assert res["profile"] == "smoke" and res["results"][0]["value"] == 0.5
+
+
+@pytest.fixture(scope="module")
+def paper_files(tmp_path_factory):
+    """One DINO encoder in its published format, its backbone and projector RCDMs in the release's format, and
+    an ImageNet-layout folder (shared by the tests of this module)."""
+    root = tmp_path_factory.mktemp("paper")
+    unet = {**load_settings("imagenet128", check_files=False)["rcdm"]["unet"], **SMALL_UNET, "image_size": 16}
+    return {"root": root, "data": write_image_folder(root / "imagenet"),
+            "dino": write_encoder_file("dino", root),
+            "dino_backbone": write_rcdm_file("dino_backbone", root, unet, 2048),
+            "dino_head": write_rcdm_file("dino_head", root, unet, HEAD_DIM),
+            "simclr_backbone": write_rcdm_file("simclr_backbone", root, unet, 2048)}
+
+
+def _overlay(files, tmp_path, checkpoints: dict) -> str:
+    body = {"data": {"root": str(files["data"]), "image_size": 16, "encoder_size": 32},
+            "encoders": {"weights": {"dino": str(files["dino"])}},
+            "rcdm": {"image_size": 16, "unet": SMALL_UNET, "checkpoints": checkpoints}}
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return str(path)
+
+
+def test_one_rcdm_per_representation_loaded_when_used_one_at_a_time(paper_files, tmp_path):
+    f = paper_files
+    settings = load_settings("imagenet128", _overlay(f, tmp_path, {"dino_backbone": str(f["dino_backbone"]),
+                                                                    "dino_head": str(f["dino_head"])}))
+    run = open_run(settings)
+    assert run.names == ["dino_backbone", "dino_head"] and not run.has_null
+    assert run.left_out["supervised_backbone"] == "rcdm.checkpoints.supervised_backbone is not set"
+    assert "simclr_backbone, simclr_head" in run.left_out_line()
+    b = run.data.split("test").batch(range(3))      # val/ plays the test split; odd image modes decode to RGB
+    assert b.images.shape == (3, 3, 32, 32) and b.factors is None and len(run.data.split("train")) == 6
+    assert run.data.split("train").label_names == ["n01440764", "n01443537"]
+    h = run.encode("dino_backbone", b.images)
+    assert h.shape == (3, 2048) and run.encode("dino_head", b.images).shape == (3, HEAD_DIM)
+    assert run.models._held is None                  # nothing built before it is used
+    x = run.sample("dino_backbone", h[:2], n_per=2, steps=2, seed=0)
+    assert x.shape == (2, 2, 3, 16, 16) and torch.isfinite(x).all()
+    assert run.models._held[0] == "dino_backbone"
+    run.sample("dino_head", run.encode("dino_head", b.images[:1]), n_per=1, steps=2, seed=0)
+    assert run.models._held[0] == "dino_head"        # the backbone's RCDM was released
+
+
+def test_a_checkpoint_for_another_representation_is_named_before_any_model_work(paper_files, tmp_path):
+    f = paper_files
+    # the release's SimCLR file given as DINO's, and DINO's projector file (16-d) as the backbone's
+    renamed = f["root"] / "my_dino.pt"
+    renamed.write_bytes(f["dino_head"].read_bytes())
+    settings = load_settings("imagenet128", _overlay(f, tmp_path, {"dino_backbone": str(f["simclr_backbone"]),
+                                                                    "dino_head": str(renamed)}))
+    with pytest.raises(SettingsError) as e:
+        open_run(settings)
+    msg = str(e.value)
+    assert "rcdm.checkpoints.dino_backbone names rcdm_ema_simclr_trunk.pt, the release's file for simclr_backbone" \
+           in msg
+    assert "rcdm.checkpoints.dino_head: my_dino.pt is conditioned on 16-d representations" not in msg  # it is 16-d
+    settings = load_settings("imagenet128", _overlay(f, tmp_path, {"dino_backbone": str(renamed)}))
+    with pytest.raises(SettingsError, match="rcdm.checkpoints.dino_backbone: my_dino.pt is conditioned on 16-d "
+                                            "representations but the DINO backbone of encoders.weights.dino gives "
+                                            "2048-d ones"):
+        open_run(settings)
+
+
+def test_an_export_trained_for_another_encoder_names_both_identities(paper_files, tmp_path):
+    from rcdm_lib.unet import UNet, UNetConfig, save_unet
+
+    f = paper_files
+    export = f["root"] / "dino_backbone.safetensors"
+    unet = {**load_settings("imagenet128", check_files=False)["rcdm"]["unet"], **SMALL_UNET, "image_size": 16}
+    save_unet(export, UNet(UNetConfig(**unet, rep_dim=2048)),
+              extra={"data": {"encoder": {"name": "dino", "layer": "backbone", "weights_sha256": "0" * 64}}})
+    settings = load_settings("imagenet128", _overlay(f, tmp_path, {"dino_backbone": str(export)}))
+    with pytest.raises(SettingsError, match=r"dino_backbone.safetensors\) was trained on another encoder: "
+                                            r"weights_sha256 '0000"):
+        open_run(settings)
