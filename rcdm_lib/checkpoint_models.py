@@ -129,13 +129,10 @@ class CheckpointModels:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    @torch.no_grad()
     def encode(self, name: str, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
         """Representation of images [N, 3, E, E] in [-1, 1] -> [N, d]."""
         self._check(name)
-        enc = self.encoders[name]
-        return torch.cat([enc(images[s:s + batch_size].to(self.device)).float().cpu()
-                          for s in range(0, images.shape[0], batch_size)])
+        return self.encoders[name].embed(images, batch_size)
 
     def diffusion(self, name: str, steps: int | None = 50, sampler: str = "ancestral"):
         _, diff = self.network(name)

@@ -50,13 +50,10 @@ class ProfileModels:
         if slot not in self.encoders:
             raise ValueError(f"unknown representation {slot!r}; this profile's model has {self.slots}")
 
-    @torch.no_grad()
     def encode(self, slot: str, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
         """Representation of images [N, 3, E, E] in [-1, 1] (encoder resolution) -> [N, d]."""
         self._check_slot(slot)
-        enc = self.encoders[slot]
-        return torch.cat([enc(images[s:s + batch_size].to(self.device)).float().cpu()
-                          for s in range(0, images.shape[0], batch_size)])
+        return self.encoders[slot].embed(images, batch_size)
 
     def condition(self, slot: str, h: torch.Tensor) -> torch.Tensor:
         """The slot-model conditioning vector for representation h [N, d] of `slot` -> [N, D]."""

@@ -50,6 +50,14 @@ class FrozenEncoder(nn.Module):
             h = self.head(h)
         return h
 
+    @torch.no_grad()
+    def embed(self, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+        """[N x 3 x H x W] in [-1, 1], on any device -> [N x rep_dim] float32 on the CPU, in batches on the
+        encoder's device."""
+        device = next(self.parameters(), torch.empty(0)).device   # a wrapped function has no parameters: cpu
+        return torch.cat([self(images[s:s + batch_size].to(device)).float().cpu()
+                          for s in range(0, images.shape[0], batch_size)])
+
     def extra_repr(self) -> str:
         return f"name={self.name!r}, layer={self.layer!r}, rep_dim={self.rep_dim}"
 
