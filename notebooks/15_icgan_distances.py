@@ -38,58 +38,39 @@ import matplotlib.pyplot as plt
 import torch
 
 from rcdm_lib import claims
-from rcdm_lib.data import FactorShapes
-from rcdm_lib.icgan import load_profile_icgan
-from rcdm_lib.metrics import encoder_view, knn, pairwise_squared_distances, squared_distances_to
-from rcdm_lib.models import load_profile_models
+from rcdm_lib.analysis.sample_distances import distances_to_condition, plot_distances
+from rcdm_lib.icgan.profile import reference_neighbours
+from rcdm_lib.run import open_run
 from rcdm_lib.viz import image_grid
 
-NOTEBOOK = "15_icgan_distances"
-models = load_profile_models(settings or profile)
-icgan = load_profile_icgan(settings or profile)
-slot = icgan.slot
-d, ic = models.profile["data"], models.profile["icgan"]
-E = d["size"]
-# the neighbourhood IC-GAN was trained on: k_nn of its N training images is about the same
-# fraction of our n_train reference images
-k_nn = (ic.get("train") or {}).get("k_nn", 50)
-n_icgan = ic.get("train_length") or models.profile["rcdm"].get("train_length") or 1_281_167   # ImageNet train
-k_ref = max(1, round(k_nn * n_train / n_icgan))
-images, _ = FactorShapes("test", size=E, length=d["lengths"]["test"], seed=d["seed"]).batch(list(range(n_images)))
-pool, _ = FactorShapes("val", size=E, length=d["lengths"]["val"], seed=d["seed"]).batch(list(range(n_pool)))
-train, _ = FactorShapes("train", size=E, length=d["lengths"]["train"], seed=d["seed"]).batch(list(range(n_train)))
-print(f"profile {profile!r}: {slot}; {n_images} conditioning images x {n_per} samples per model; "
-      f"RCDM at {models.image_size}px, IC-GAN at {icgan.image_size}px (k_nn {k_nn} of {n_icgan} training images)")
+run = open_run(settings or profile, chapter="15_icgan_distances", results_dir=results_dir)
+icgan, S = run.icgan, run.image_size
+# IC-GAN's representation; without IC-GAN, the first representation of the run (RCDM alone)
+ic_slot = (run.settings.get("icgan") or {}).get("slot")
+slot = ic_slot if icgan or ic_slot in run.names else run.names[0]
+has_rcdm = slot in run.representations
+k_nn, n_icgan, k_ref = reference_neighbours(run.settings, n_train)
+images = run.data.split("test").batch(range(n_images)).images
+pool = run.rcdm_view(run.data.split("val").batch(range(n_pool)).images)
+train = run.rcdm_view(run.data.split("train").batch(range(n_train)).images)
+print(f"{run.describe()}\n{slot}; {n_images} conditioning images x {n_per} samples per model; k_nn {k_nn} of "
+      f"{n_icgan} training images")
+for line in (run.missing("icgan"), None if has_rcdm else f"left out: RCDM samples (rcdm.checkpoints.{slot} is not set)"):
+    if line:
+        print(line)
 
 # %%
-enc = lambda x: models.encode(slot, x)                            # noqa: E731
-rt = lambda x: encoder_view(models.rcdm_view(x), E)               # noqa: E731  the S -> E round trip of real images
-h = enc(images)                                                   # [N, d] the conditioning representations
-x_rcdm = models.sample(slot, h, n_per=n_per, steps=steps, seed=seed)             # [N, K, 3, S, S]
-x_icgan = icgan.sample(h, n_per=n_per, seed=seed)                                 # [N, K, 3, S', S']
-reencode = lambda x: enc(encoder_view(x.flatten(0, 1), E)).view(n_images, n_per, -1)   # noqa: E731
-dist = {
-    "random validation": pairwise_squared_distances(h, enc(rt(pool))).flatten(),
-    f"{k_ref} nearest training": knn(h, enc(rt(train)), k=k_ref)[0].flatten(),
-    "IC-GAN samples": squared_distances_to(h, reencode(x_icgan)),                  # [N, K]
-    "RCDM samples": squared_distances_to(h, reencode(x_rcdm)),                     # [N, K]
-}
-
-fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-axes[0].boxplot([v.flatten().numpy() for v in dist.values()], showfliers=False)
-axes[0].set_xticks(range(1, len(dist) + 1), list(dist), rotation=20, fontsize=8)
-axes[0].set_ylabel(f"squared distance to h(x), {slot}", fontsize=8)
-hi = float(torch.cat([v.flatten() for v in dist.values()]).quantile(0.98))
-bins = torch.linspace(0, hi, 30).numpy()
-for name, color in (("RCDM samples", "C0"), ("IC-GAN samples", "C3")):
-    axes[1].hist(dist[name].flatten().clamp(max=hi).numpy(), bins=bins, alpha=0.55, color=color, label=name,
-                 density=True)
-for name, style in (("random validation", ":"), (f"{k_ref} nearest training", "--")):
-    axes[1].axvline(float(dist[name].median()), color="k", ls=style, label=f"median, {name}")
-axes[1].set_xlabel("squared distance to h(x)", fontsize=8)
-axes[1].legend(fontsize=7)
-fig.suptitle(f"Fig. 24 at {profile} scale: RCDM vs IC-GAN, both conditioned on {slot}", fontsize=10)
-plt.tight_layout()
+h = run.encode(slot, images)                                                  # [N, d] the conditioning representations
+samples = {}
+if has_rcdm:
+    samples["RCDM samples"] = run.sample(slot, h, n_per=n_per, steps=steps, seed=seed)         # [N, K, 3, S, S]
+if icgan:
+    x = icgan.sample(h, n_per=n_per, seed=seed)                                             # [N, K, 3, S', S']
+    samples["IC-GAN samples"] = x if icgan.image_size == S else torch.nn.functional.interpolate(
+        x.flatten(0, 1), size=(S, S), mode="bilinear", antialias=True).view(n_images, n_per, 3, S, S)
+dist = distances_to_condition(lambda x: run.encode(slot, x), h, pool, train, k_ref, samples, run.encoder_size)
+plot_distances(dist, f"Fig. 24 at {profile} scale: RCDM vs IC-GAN, both conditioned on {slot}",
+               f"squared distance to h(x), {slot}")
 plt.show()
 print(f"[{profile} scale] median squared distance to the conditioning representation ({slot})")
 for name, v in dist.items():
@@ -100,36 +81,32 @@ for name, v in dist.items():
 # number of samples).
 
 # %%
-S = models.image_size
-icgan_view = x_icgan if icgan.image_size == S else torch.nn.functional.interpolate(
-    x_icgan.flatten(0, 1), size=(S, S), mode="bilinear", antialias=True).view(n_images, n_per, 3, S, S)
-rows = torch.cat([models.rcdm_view(images)[:, None], x_rcdm, icgan_view], 1)[:n_show]   # [n_show, 1 + 2K, 3, S, S]
-plt.figure(figsize=(1.1 * (1 + 2 * n_per), 1.2 * n_show + 0.6))
-plt.imshow(image_grid(rows.flatten(0, 1), nrow=1 + 2 * n_per, scale=scale))
-plt.title(f"conditioning image | {n_per} RCDM samples | {n_per} IC-GAN samples ({slot})", fontsize=9)
+rows = torch.cat([run.rcdm_view(images)[:, None], *samples.values()], 1)[:n_show]   # [n_show, 1 + 2K, 3, S, S]
+plt.figure(figsize=(1.1 * rows.shape[1], 1.2 * n_show + 0.6))
+plt.imshow(image_grid(rows.flatten(0, 1), nrow=rows.shape[1], scale=scale))
+plt.title(f"conditioning image | {' | '.join(f'{n_per} {k}' for k in samples)} ({slot})", fontsize=9)
 plt.axis("off")
 plt.show()
 
 # %%
-def record(claim, key, value, description):
-    claims.record(results_dir, NOTEBOOK, claim, key, value, description, profile=profile)
-
-
 med = {name: float(v.median()) for name, v in dist.items()}
-per_image = (dist["RCDM samples"].mean(1) < dist["IC-GAN samples"].mean(1)).float().mean()
-record("rcdm_closer_than_icgan", f"{slot}/rcdm_over_icgan", med["RCDM samples"] / med["IC-GAN samples"],
-       f"{slot}: median distance of RCDM samples / of IC-GAN samples (paper: < 1)")
-record("rcdm_closer_than_icgan", f"{slot}/fraction_images_rcdm_closer", per_image,
-       f"{slot}: fraction of conditioning images whose RCDM samples are closer on average (paper: > 0.5)")
-record("rcdm_closer_than_icgan", f"{slot}/icgan_over_neighbours",
-       med["IC-GAN samples"] / med[f"{k_ref} nearest training"],
-       f"{slot}: median distance of IC-GAN samples / of the nearest training images (its training neighbourhood)")
-verdict = claims.verdict_from_comparison(
-    med["RCDM samples"], med["IC-GAN samples"], expect="lower",
-    what=f"the median squared distance of RCDM samples to h ({slot})", against="IC-GAN samples",
-    paper="RCDM samples closer to their conditioning than IC-GAN's (Fig. 24)")
-claims.record_verdict(results_dir, NOTEBOOK, "rcdm_closer_than_icgan", verdict, profile=profile)
-print(f"[{profile} scale] verdict: {verdict}")
+if len(samples) == 2:
+    per_image = (dist["RCDM samples"].mean(1) < dist["IC-GAN samples"].mean(1)).float().mean()
+    run.record("rcdm_closer_than_icgan", f"{slot}/rcdm_over_icgan", med["RCDM samples"] / med["IC-GAN samples"],
+               f"{slot}: median distance of RCDM samples / of IC-GAN samples (paper: < 1)")
+    run.record("rcdm_closer_than_icgan", f"{slot}/fraction_images_rcdm_closer", per_image,
+               f"{slot}: fraction of conditioning images whose RCDM samples are closer on average (paper: > 0.5)")
+    run.record("rcdm_closer_than_icgan", f"{slot}/icgan_over_neighbours",
+               med["IC-GAN samples"] / med[f"{k_ref} nearest training"],
+               f"{slot}: median distance of IC-GAN samples / of the nearest training images (its training neighbourhood)")
+    verdict = claims.verdict_from_comparison(
+        med["RCDM samples"], med["IC-GAN samples"], expect="lower",
+        what=f"the median squared distance of RCDM samples to h ({slot})", against="IC-GAN samples",
+        paper="RCDM samples closer to their conditioning than IC-GAN's (Fig. 24)")
+    run.record_verdict("rcdm_closer_than_icgan", verdict)
+    print(f"[{profile} scale] verdict: {verdict}")
+else:
+    print(f"no verdict: it compares RCDM with IC-GAN samples and this run has only {', '.join(samples) or 'neither'}")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` both models are barely trained and the numbers

@@ -36,6 +36,7 @@ class Run:
         self.device = torch.device(device)
         self.chapter, self.results_dir = chapter, results_dir
         self.data = RunData(settings)
+        self._extra_encoders: dict = {}
 
     # ------------------------------------------------------------------ what the run is
     @property
@@ -99,7 +100,25 @@ class Run:
 
     # ------------------------------------------------------------------ models
     def encode(self, name: str, images: torch.Tensor, **kw) -> torch.Tensor:
-        return self.models.encode(name, images, **kw)
+        """Representation `name` of images [N, 3, E, E] in [-1, 1] -> [N, d]; also for a representation whose RCDM
+        the settings leave out, when its encoder is given (IC-GAN's SwAV)."""
+        if name in self.representations:
+            return self.models.encode(name, images, **kw)
+        return self.encoder(name).embed(images, **kw)
+
+    def encoder(self, name: str):
+        """The frozen encoder of representation `name` (a FrozenEncoder)."""
+        enc = getattr(self.models, "encoders", {}).get(name) or self._extra_encoders.get(name)
+        if enc is None:
+            from rcdm_lib.encoders import get_encoder
+
+            rep = describe(name)
+            weights = ((self.settings.get("encoders") or {}).get("weights") or {}).get(rep.method)
+            if not weights:
+                raise SettingsError([f"representation {name} needs its encoder: set encoders.weights.{rep.method}"])
+            enc = self._extra_encoders[name] = get_encoder(rep.method, layer=rep.layer, weights=weights,
+                                                           device=self.device)
+        return enc
 
     def sample(self, name: str | None, h: torch.Tensor | None = None, **kw) -> torch.Tensor:
         return self.models.sample(name, h, **kw)

@@ -22,7 +22,10 @@ SMALL_COUNTS = {
     "06_neighbours_spread": {"n_images": 4, "n_per": 2, "n_train": 6, "k": 2, "steps": 2},
     "07_squared_distances": {"n_images": 4, "n_per": 2, "n_pool": 6, "n_train": 6, "steps": 2},
     "09_class_means_unconditional": {"n_train": 6, "n_classes_shown": 2, "n_per": 2, "n_uncond": 2, "steps": 2},
+    "14_methods_at_a_glance": {"diffusion_steps": 20, "match_steps": 20, "n_traj": 2, "n_stats": 50},
+    "15_icgan_distances": {"n_images": 3, "n_per": 2, "n_pool": 6, "n_train": 6, "n_show": 2, "steps": 2},
 }
+NO_REPRESENTATIONS = {"14_methods_at_a_glance"}   # a 2-D toy: the same at every scale
 # the chapters on the run object so far (issue 30 moves the others in steps)
 CHAPTERS = sorted(SMALL_COUNTS)
 
@@ -60,6 +63,8 @@ def test_every_chapter_runs_with_one_representation_and_says_what_is_left_out(di
         pipeline.run_notebooks(settings, only=name, book_dir=book, cache_dir=tmp_path / "cache", log=lambda s: None)
         text, errors = _outputs(json.loads((book / f"{name}.ipynb").read_text()))
         assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+        if name in NO_REPRESENTATIONS:
+            continue
         assert "left out: supervised_backbone, simclr_backbone" in text and "rcdm.checkpoints.<name> is not set" in text
         assert "profile 'imagenet128': 1 representation, RCDM at 16px" in text, name
     res = json.loads((book / "_results" / "05_rank_mrr.json").read_text())

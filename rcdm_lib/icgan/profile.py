@@ -46,6 +46,16 @@ class ProfileICGAN:
         return sample_icgan(self.G, h, n_per=n_per, seed=seed, **kwargs)
 
 
+def reference_neighbours(settings: dict, n_reference: int) -> tuple[int, int, int]:
+    """(k_nn, N, k): IC-GAN is trained to cover the k_nn nearest of its N training images; the same fraction of
+    `n_reference` reference images is k (at least 1). N: icgan.train_length, else rcdm.train_length, else
+    ImageNet's train split (the official generator)."""
+    ic = settings.get("icgan") or {}
+    k_nn = int((ic.get("train") or {}).get("k_nn") or 50)
+    n = int(ic.get("train_length") or (settings.get("rcdm") or {}).get("train_length") or 1_281_167)
+    return k_nn, n, max(1, round(k_nn * n_reference / n))
+
+
 def icgan_training_data(profile: dict | str, device="cpu") -> tuple[torch.Tensor, torch.Tensor, dict]:
     """(images uint8 [N, 3, S, S] at icgan.image_size, features [N, d] of icgan.slot, provenance).
 
