@@ -55,9 +55,7 @@ pool = run.rcdm_view(run.data.split("val").batch(range(n_pool)).images)
 train = run.rcdm_view(run.data.split("train").batch(range(n_train)).images)
 print(f"{run.describe()}\n{slot}; {n_images} conditioning images x {n_per} samples per model; k_nn {k_nn} of "
       f"{n_icgan} training images")
-for line in (run.missing("icgan"), None if has_rcdm else f"left out: RCDM samples (rcdm.checkpoints.{slot} is not set)"):
-    if line:
-        print(line)
+print(run.missing("icgan") or "", "" if has_rcdm else f"left out: RCDM samples (rcdm.checkpoints.{slot} is not set)")
 
 # %%
 h = run.encode(slot, images)                                                  # [N, d] the conditioning representations
@@ -98,7 +96,7 @@ if len(samples) == 2:
                f"{slot}: fraction of conditioning images whose RCDM samples are closer on average (paper: > 0.5)")
     run.record("rcdm_closer_than_icgan", f"{slot}/icgan_over_neighbours",
                med["IC-GAN samples"] / med[f"{k_ref} nearest training"],
-               f"{slot}: median distance of IC-GAN samples / of the nearest training images (its training neighbourhood)")
+               f"{slot}: median distance of IC-GAN samples / of the nearest training images (its neighbourhood)")
     verdict = claims.verdict_from_comparison(
         med["RCDM samples"], med["IC-GAN samples"], expect="lower",
         what=f"the median squared distance of RCDM samples to h ({slot})", against="IC-GAN samples",

@@ -163,8 +163,8 @@ class Run:
     def record(self, claim: str, key: str, value: float, description: str) -> None:
         claims.record(self._results(), self.chapter, claim, key, value, description, profile=self.profile)
 
-    def record_verdict(self, claim: str, verdict) -> None:
-        claims.record_verdict(self._results(), self.chapter, claim, verdict, profile=self.profile)
+    def record_verdict(self, claim: str, verdict, **kw) -> None:
+        claims.record_verdict(self._results(), self.chapter, claim, verdict, profile=self.profile, **kw)
 
     def _results(self):
         if self.chapter is None or self.results_dir is None:
