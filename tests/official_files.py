@@ -142,3 +142,22 @@ def write_image_folder(root: Path, classes=("n01440764", "n01443537"), per_class
                 img = img.convert(mode) if mode != "P" else img.quantize(16)
                 img.save(Path(root) / split / c / f"{c}_{i}.{'JPEG' if fmt == 'JPEG' else 'png'}", fmt)
     return Path(root)
+
+
+def write_inception_file(folder: Path, seed: int = 0) -> Path:
+    """torch-fidelity's inception-v3-compat weights file (a state dict of its FeatureExtractorInceptionV3) with
+    random weights, named as torch-fidelity names it."""
+    from unittest import mock
+
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    from rcdm_lib.metrics.fidelity import INCEPTION_FILE
+
+    torch.manual_seed(seed)
+    # the architecture without its weights: torch-fidelity's constructor would load (or download) them
+    with mock.patch("torch.load", return_value={}), mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict"):
+        net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048", "logits_unbiased"], "unused.pth")
+    randomise(net, seed)
+    path = Path(folder) / INCEPTION_FILE
+    torch.save(net.state_dict(), path)
+    return path

@@ -72,3 +72,62 @@ def test_inception_score_bounds():
     same = torch.zeros(100, c)
     same[:, 0] = 50.0
     assert inception_score(same, splits=2)[0] == pytest.approx(1.0, abs=1e-9)
+
+
+class _Payload:
+    """Unpickling this runs code: it creates the folder `marker` (what a malicious checkpoint would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (self.marker,)
+
+
+def test_an_inception_file_that_would_run_code_is_refused_before_torch_fidelity_reads_it(tmp_path):
+    """torch-fidelity 0.4 loads a given Inception file with weights_only=False: our check must stop a payload."""
+    from rcdm_lib.metrics.fidelity import INCEPTION
+
+    marker, bad = tmp_path / "pwned", tmp_path / "weights-inception-2015-12-05-6726825d.pth"
+    torch.save({"fc.weight": _Payload(marker)}, bad)
+    images = torch.zeros(4, 3, 16, 16)
+    with pytest.raises(ValueError, match=r"cannot be loaded safely \(weights_only=True refused it"):
+        fidelity_metrics(images, images, extractor=INCEPTION, weights_path=bad, cuda=False)
+    assert not marker.exists()
+    torch.load(bad, weights_only=False)   # the payload is real: unpickled without the check, it runs
+    assert marker.is_dir()
+
+
+def test_inception_needs_a_local_file_and_names_a_wrong_one(tmp_path):
+    from rcdm_lib.metrics.fidelity import INCEPTION
+
+    images = torch.zeros(4, 3, 16, 16)
+    with pytest.raises(FileNotFoundError, match="set metrics.inception_weights"):
+        fidelity_metrics(images, images, extractor=INCEPTION, cuda=False)   # never the hub cache or a download
+    other = tmp_path / "other.pth"
+    torch.save({"conv.weight": torch.zeros(2, 2)}, other)
+    with pytest.raises(ValueError, match="other.pth do not fit inception-v3-compat"):
+        fidelity_metrics(images, images, extractor=INCEPTION, weights_path=other, cuda=False)
+
+
+def test_checked_inception_weights_give_torch_fidelitys_fid(tmp_path):
+    """A tensors-only Inception file (random weights) goes through the check: the FID equals the one computed from
+    the same network's 2048-d features by torch-fidelity's formula."""
+    from unittest import mock
+
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    from official_files import write_inception_file
+    from rcdm_lib.metrics.fidelity import INCEPTION
+
+    path = write_inception_file(tmp_path)
+    g = torch.Generator().manual_seed(0)
+    real, fake = torch.rand(6, 3, 24, 24, generator=g) * 2 - 1, torch.rand(6, 3, 24, 24, generator=g) * 2 - 1
+    r = fidelity_metrics(real, fake, extractor=INCEPTION, weights_path=path, isc=False, batch_size=6, cuda=False)
+    with mock.patch("torch.load", return_value=torch.load(path, weights_only=True)):
+        net = FeatureExtractorInceptionV3("check", ["2048"], str(path))
+    with torch.no_grad():
+        feats = [net(ImageTensorDataset(x).images)[0].double() for x in (fake, real)]
+    assert r["fid"] == pytest.approx(frechet_distance(*feats), rel=1e-6, abs=1e-6)

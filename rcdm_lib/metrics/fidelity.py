@@ -5,8 +5,10 @@ feature sets, IS from class logits. Which network produces the features is a cho
 table must name:
 
 - imagenet128: torch-fidelity's standard `inception-v3-compat` extractor (the TF-Inception
-  port used by the literature). Its weights download on first use on a networked machine; offline,
-  pass `weights_path=` (a local copy of `weights-inception-2015-12-05-6726825d.pth`).
+  port used by the literature), from a local copy of its weights (`weights_path=`, the settings'
+  `metrics.inception_weights`). torch-fidelity itself would unpickle that file, or its download in
+  the torch hub cache, with `weights_only=False`, so a file could run code: we load it here with
+  `weights_only=True`, check that it holds tensors only, and hand torch-fidelity a copy we wrote.
 - tiny / smoke: an extractor registered with torch-fidelity from a project encoder
   (`register_encoder_extractor`): features = the encoder's representation, logits = its
   classifier. Numbers from it are tiny-scale and not comparable with the paper's.
@@ -16,6 +18,8 @@ table must name:
 """
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -24,6 +28,28 @@ import torch.nn.functional as F
 from torch.utils.data import Dataset
 
 INCEPTION = "inception-v3-compat"
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_SOURCE = ("torch-fidelity's URL_INCEPTION_V3 (github.com/toshas/torch-fidelity releases, "
+                    f"{INCEPTION_FILE})")
+
+
+def checked_inception_weights(path, folder) -> Path:
+    """The Inception weights at `path`, loaded with weights_only=True (a file whose unpickling would run code is
+    refused), checked to hold tensors only, and written again into `folder` for torch-fidelity to load."""
+    path = Path(path)
+    expected = f"expected {INCEPTION_SOURCE}: a state dict of tensors (set metrics.inception_weights to it)"
+    if not path.is_file():
+        raise FileNotFoundError(f"Inception weights {path} do not exist; {expected}")
+    try:
+        sd = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - every refusal is named with the file
+        raise ValueError(f"Inception weights {path} cannot be loaded safely (weights_only=True refused it: "
+                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}); {expected}") from None
+    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
+        raise ValueError(f"Inception weights {path} hold a {type(sd).__name__}, not a state dict; {expected}")
+    out = Path(folder) / INCEPTION_FILE
+    torch.save({str(k): v for k, v in sd.items()}, out)
+    return out
 
 
 def frechet_distance(features_1, features_2) -> float:
@@ -138,6 +164,7 @@ def fidelity_metrics(real: torch.Tensor, fake: torch.Tensor, extractor: str = IN
     """FID(fake, real) and IS(fake) with torch-fidelity; images [N x 3 x H x W] in [-1, 1] or uint8.
 
     Returns {"fid", "is_mean", "is_std" (when isc), "extractor", "n_real", "n_fake"}.
+    The Inception extractor needs `weights_path` (nothing is downloaded; see the module docstring).
     """
     import torch_fidelity
 
@@ -145,17 +172,20 @@ def fidelity_metrics(real: torch.Tensor, fake: torch.Tensor, extractor: str = IN
     kwargs = dict(input1=ImageTensorDataset(fake), input2=ImageTensorDataset(real), cuda=cuda, fid=True,
                   isc=isc, feature_extractor=extractor, batch_size=batch_size, verbose=False,
                   save_cpu_ram=True, cache=False, isc_splits=max(1, min(isc_splits, fake.shape[0])))
-    if weights_path is not None:
-        kwargs["feature_extractor_weights_path"] = str(weights_path)
-    try:
-        r = torch_fidelity.calculate_metrics(**kwargs)
-    except Exception as e:  # an offline Inception download fails deep inside torch-fidelity
-        if extractor == INCEPTION and weights_path is None:
-            raise RuntimeError(
-                f"torch-fidelity could not build {INCEPTION} ({e}); offline, pass weights_path= a local copy of "
-                "its weights (weights-inception-2015-12-05-6726825d.pth), or register a project encoder "
-                "with register_encoder_extractor") from e
-        raise
+    if extractor == INCEPTION and weights_path is None:
+        raise FileNotFoundError(f"{INCEPTION} needs a local copy of its weights: set metrics.inception_weights "
+                                f"(weights_path=) to {INCEPTION_SOURCE}, or register a project encoder with "
+                                "register_encoder_extractor")
+    with tempfile.TemporaryDirectory(prefix="rcdm_inception_") as tmp:
+        if extractor == INCEPTION:
+            kwargs["feature_extractor_weights_path"] = str(checked_inception_weights(weights_path, tmp))
+        try:
+            r = torch_fidelity.calculate_metrics(**kwargs)
+        except RuntimeError as e:   # a tensors-only file of another network: the strict load names the keys
+            if extractor == INCEPTION and "state_dict" in str(e):
+                raise ValueError(f"Inception weights {weights_path} do not fit {INCEPTION}: "
+                                 f"{str(e).splitlines()[0]}; expected {INCEPTION_SOURCE}") from None
+            raise
     out = {"fid": float(r["frechet_inception_distance"]), "extractor": extractor,
            "n_real": int(real.shape[0]), "n_fake": int(fake.shape[0])}
     if isc:
