@@ -121,3 +121,26 @@ def test_an_export_trained_for_another_encoder_names_both_identities(paper_files
     with pytest.raises(SettingsError, match=r"dino_backbone.safetensors\) was trained on another encoder: "
                                             r"weights_sha256 '0000"):
         open_run(settings)
+
+
+def test_the_class_reader_of_an_image_folder_is_a_probe_that_says_what_it_reads(paper_files, tmp_path):
+    from rcdm_lib.analysis.class_reader import class_reader
+
+    f = paper_files
+    run = open_run(load_settings("imagenet128", _overlay(f, tmp_path, {"dino_backbone": str(f["dino_backbone"])})))
+    reader = class_reader(run, run.image_size, n_train=6)
+    assert "linear probe on dino_backbone fitted on 6 train/ images" in reader.what
+    assert "encoders.weights.supervised" in reader.what          # why not the supervised backbone
+    b = run.data.split("val").batch(range(4))
+    p = reader.probabilities(run.rcdm_view(b.images))
+    assert p.shape == (4, 2) and torch.allclose(p.sum(1), torch.ones(4))
+    assert 0.0 <= reader.accuracy(run.rcdm_view(b.images), b.labels) <= 1.0
+
+
+def test_images_an_inversion_leaves_above_the_threshold_are_named():
+    from types import SimpleNamespace
+
+    from rcdm_lib.analysis.inversion_study import not_converged
+
+    inv = SimpleNamespace(final_rel_distance=torch.tensor([0.01, 0.5, 0.03, 0.2]))
+    assert not_converged(inv, 0.036) == [(1, 0.5), (3, pytest.approx(0.2))]
