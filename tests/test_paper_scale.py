@@ -22,6 +22,8 @@ SMALL_COUNTS = {
     "06_neighbours_spread": {"n_images": 4, "n_per": 2, "n_train": 6, "k": 2, "steps": 2},
     "07_squared_distances": {"n_images": 4, "n_per": 2, "n_pool": 6, "n_train": 6, "steps": 2},
     "09_class_means_unconditional": {"n_train": 6, "n_classes_shown": 2, "n_per": 2, "n_uncond": 2, "steps": 2},
+    "10_adversarial": {"probe_train": 6, "n_attack": 3, "n_eps": 3, "eps_show": [0.0, 0.063], "eps_decode": [0.063],
+                       "n_decode": 2, "n_per": 1, "steps": 2},
     "12_inversion_jacobians": {"n_images": 2, "iterations": 3, "n_per": 1, "n_dims": 2, "steps": 2, "n_show": 2},
     "13_super_resolution": {"n_images": 2, "n_real": 2, "n_show": 2, "rcdm_steps": 2, "sr_steps": 2},
     "14_methods_at_a_glance": {"diffusion_steps": 20, "match_steps": 20, "n_traj": 2, "n_stats": 50},

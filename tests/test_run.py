@@ -144,3 +144,15 @@ def test_images_an_inversion_leaves_above_the_threshold_are_named():
 
     inv = SimpleNamespace(final_rel_distance=torch.tensor([0.01, 0.5, 0.03, 0.2]))
     assert not_converged(inv, 0.036) == [(1, 0.5), (3, pytest.approx(0.2))]
+
+
+def test_the_fgsm_attack_set_takes_a_class_of_the_runs_data():
+    from rcdm_lib.analysis.fgsm_study import attack_set, epsilon_grid
+
+    run = open_run("smoke")
+    atk = attack_set(run, None, 8)                     # default: the data's last class
+    assert atk.target_name == run.data.split("test").label_names[-1] and len(atk.labels) == 8
+    assert (atk.labels != atk.target).all()
+    with pytest.raises(ValueError, match="'nope' is not a class of this run's data; expected one of .*'circle'"):
+        attack_set(run, "nope", 8)
+    assert epsilon_grid(0.3, 4, [0.05], [0.1]).tolist() == pytest.approx([0.0, 0.05, 0.1, 0.2, 0.3])
