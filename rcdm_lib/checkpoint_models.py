@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from rcdm_lib.representations import Representation, describe, release_file_key
+from rcdm_lib.representations import RELEASED, Representation, describe, release_file_key
 from rcdm_lib.sampling import sample_from_reps
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.training.sources import rcdm_view
@@ -160,8 +160,6 @@ def checkpoint_entries(settings: dict) -> tuple[dict[str, CheckpointEntry], dict
     ckpts = (settings.get("rcdm") or {}).get("checkpoints") or {}
     weights = (settings.get("encoders") or {}).get("weights") or {}
     entries, left_out = {}, {}
-    from rcdm_lib.representations import RELEASED
-
     for key in RELEASED:
         rep = describe(key)
         if not ckpts.get(key):
