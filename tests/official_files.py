@@ -161,3 +161,31 @@ def write_inception_file(folder: Path, seed: int = 0) -> Path:
     path = Path(folder) / INCEPTION_FILE
     torch.save(net.state_dict(), path)
     return path
+
+
+def write_icgan_file(folder: Path, rep_dim: int = 2048, image_size: int = 16, seed: int = 0) -> Path:
+    """The official IC-GAN generator format (BigGAN-PyTorch's state dict, `G_ema_best0.pth`), shrunk."""
+    from rcdm_lib.icgan import Generator, ICGANConfig
+
+    torch.manual_seed(seed)
+    cfg = ICGANConfig(image_size=image_size, rep_dim=rep_dim, dim_z=12, hier=True, shared_dim_feat=16, g_ch=8,
+                      g_ch_mult=(4, 2, 1), g_attention=(8,), n_classes=10, shared_dim=8)
+    path = Path(folder) / "G_ema_best0.pth"
+    torch.save(Generator(cfg).eval().state_dict(), path)
+    return path
+
+
+def write_upsampler_file(folder: Path, flags: dict, seed: int = 0) -> Path:
+    """An ADM upsampler in the official key layout (class-conditional: `label_emb.weight` [classes, time_embed]) with
+    the official flags `flags`, random weights."""
+    from rcdm_lib.superres.model import SuperResUNet
+    from rcdm_lib.superres.official import sr_config_from_official_flags
+
+    torch.manual_seed(seed)
+    sd = SuperResUNet(sr_config_from_official_flags(flags)).state_dict()
+    if "ssl_emb.weight" in sd:   # ours: a Linear on one-hot classes; the release: an Embedding
+        sd["label_emb.weight"] = sd.pop("ssl_emb.weight").t().contiguous()
+        sd.pop("ssl_emb.bias")
+    path = Path(folder) / "upsampler.pt"
+    torch.save(sd, path)
+    return path
