@@ -84,22 +84,25 @@ def full_overlay(tmp_path_factory):
     return overlay
 
 
-def _outputs(nb: dict) -> tuple[str, list[dict]]:
-    text = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
-    errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
-    return text, errors
+def run_chapters(overlay, book) -> dict[str, str]:
+    """Execute every chapter of CHAPTERS under imagenet128 with `overlay` into `book`; a chapter that raises fails
+    the test. Returns what each chapter on representations printed."""
+    settings = load_settings("imagenet128", overlay)
+    texts = {}
+    for name in CHAPTERS:
+        pipeline.run_notebooks(settings, only=name, book_dir=book, cache_dir=book.parent / "cache", log=lambda s: None)
+        nb = json.loads((book / f"{name}.ipynb").read_text())
+        errors = [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+        assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
+        if name not in NO_REPRESENTATIONS:
+            texts[name] = "".join("".join(o.get("text", "")) for c in nb["cells"] for o in c.get("outputs", []))
+    return texts
 
 
 @pytest.mark.slow
 def test_every_chapter_runs_with_one_representation_and_says_what_is_left_out(dino_only, tmp_path):
-    settings = load_settings("imagenet128", dino_only)
     book = tmp_path / "book"
-    for name in CHAPTERS:
-        pipeline.run_notebooks(settings, only=name, book_dir=book, cache_dir=tmp_path / "cache", log=lambda s: None)
-        text, errors = _outputs(json.loads((book / f"{name}.ipynb").read_text()))
-        assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
-        if name in NO_REPRESENTATIONS:
-            continue
+    for name, text in run_chapters(dino_only, book).items():
         assert "left out: supervised_backbone, simclr_backbone" in text and "rcdm.checkpoints.<name> is not set" in text
         assert "profile 'imagenet128': 1 representation, RCDM at 16px" in text, name
     res = json.loads((book / "_results" / "05_rank_mrr.json").read_text())
@@ -110,15 +113,10 @@ def test_every_chapter_runs_with_one_representation_and_says_what_is_left_out(di
 
 @pytest.mark.slow
 def test_every_chapter_runs_on_the_papers_files_and_the_claims_page_says_imagenet128(full_overlay, tmp_path):
-    settings = load_settings("imagenet128", full_overlay)
     book = tmp_path / "book"
-    for name in CHAPTERS:
-        pipeline.run_notebooks(settings, only=name, book_dir=book, cache_dir=tmp_path / "cache", log=lambda s: None)
-        text, errors = _outputs(json.loads((book / f"{name}.ipynb").read_text()))
-        assert not errors, f"{name}: {errors[0]['ename']}: {errors[0]['evalue']}"
-        if name not in NO_REPRESENTATIONS:
-            assert "profile 'imagenet128': 10 representations" in text, (name, text[:300])
-            assert "is not set" not in text or name == "09_class_means_unconditional", (name, text[:600])
+    for name, text in run_chapters(full_overlay, book).items():
+        assert "profile 'imagenet128': 10 representations" in text, (name, text[:300])
+        assert "is not set" not in text or name == "09_class_means_unconditional", (name, text[:600])
     recorded = {f.stem: json.loads(f.read_text()) for f in (book / "_results").glob("*.json")}
     assert all(r["profile"] == "imagenet128" for r in recorded.values())
     # the comparisons the one-representation run could not make are made here
