@@ -8,7 +8,6 @@ name against the key it was given under, and for our exports the encoder identit
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from rcdm_lib.representations import RELEASED, Representation, describe, release
 from rcdm_lib.sampling import sample_from_reps
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.training.sources import rcdm_view
-from rcdm_lib.unet import UNet, UNetConfig, load_official_checkpoint, load_unet
+from rcdm_lib.unet import UNet, UNetConfig, load_official_checkpoint, load_unet, read_unet_config, read_unet_extra
 
 
 @dataclass
@@ -31,11 +30,7 @@ class CheckpointEntry:
 def checkpoint_rep_dim(path: Path) -> int | None:
     """The representation size a checkpoint is conditioned on, read without building the network."""
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        return json.loads(meta["unet_config"]).get("rep_dim") if "unet_config" in meta else None
+        return read_unet_config(path).rep_dim
     sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
         sd = sd["state_dict"]
@@ -48,11 +43,7 @@ def export_encoder(path: Path) -> dict | None:
     """The encoder identity an export of scripts/train.py saved (name, layer, weights sha256), if any."""
     if path.suffix != ".safetensors":
         return None
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    return (json.loads(meta.get("data") or "{}")).get("encoder")
+    return (read_unet_extra(path, "data") or {}).get("encoder")
 
 
 def checkpoint_problems(key: str, entry: CheckpointEntry, encoder_dim: int, encoder_sha: str) -> list[str]:
@@ -111,12 +102,9 @@ class CheckpointModels:
             self.release()
             path = self.entries[name].checkpoint
             if path.suffix == ".safetensors":
-                from safetensors import safe_open
-
                 model = load_unet(path, device=self.device)
-                with safe_open(str(path), framework="pt") as f:
-                    meta = f.metadata() or {}
-                diff = DiffusionConfig(**json.loads(meta["diffusion"])) if "diffusion" in meta else self._diffusion
+                saved = read_unet_extra(path, "diffusion")
+                diff = DiffusionConfig(**saved) if saved else self._diffusion
             else:
                 cfg = UNetConfig(**{**self._unet_kw, "image_size": self.image_size,
                                     "rep_dim": checkpoint_rep_dim(path)})
@@ -136,9 +124,7 @@ class CheckpointModels:
 
     def diffusion(self, name: str, steps: int | None = 50, sampler: str = "ancestral"):
         _, diff = self.network(name)
-        if not steps:
-            return diff.build()
-        return diff.build(timestep_respacing=f"ddim{steps}" if sampler == "ddim" else str(steps))
+        return diff.for_sampling(steps, sampler)
 
     def sample(self, name: str | None, h: torch.Tensor | None = None, n_per: int = 4, steps: int = 50,
                sampler: str = "ancestral", **kwargs) -> torch.Tensor:

@@ -10,7 +10,6 @@ produce the files; a missing file raises an error that names it and the command 
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import torch
@@ -19,7 +18,7 @@ from rcdm_lib.config import as_settings, repo_path
 from rcdm_lib.sampling import sample_from_reps
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.training.sources import load_tiny_encoders, rcdm_view
-from rcdm_lib.unet import UNet, load_unet
+from rcdm_lib.unet import UNet, load_unet, read_unet_extra
 
 
 
@@ -40,11 +39,8 @@ class ProfileModels:
         return self.unet.config.image_size
 
     def diffusion(self, steps: int | None = 50, sampler: str = "ancestral"):
-        """The process respaced to `steps` steps for `sampler` (evenly strided for ancestral
-        sampling, "ddimN" for DDIM), or the full process for steps=None."""
-        if not steps:
-            return self.diffusion_config.build()
-        return self.diffusion_config.build(timestep_respacing=f"ddim{steps}" if sampler == "ddim" else str(steps))
+        """The process respaced to `steps` steps for `sampler` (DiffusionConfig.for_sampling)."""
+        return self.diffusion_config.for_sampling(steps, sampler)
 
     def _check_slot(self, slot: str) -> None:
         if slot not in self.encoders:
@@ -94,12 +90,7 @@ def load_profile_models(profile: dict | str, device: str | torch.device = "cpu")
             f"{profile['profile']}` (or `make book PROFILE={profile['profile']}`)"
         )
     unet = load_unet(path, device=device).eval()
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    diff = DiffusionConfig(**json.loads(meta["diffusion"])) if "diffusion" in meta else DiffusionConfig(
-        **(r.get("diffusion") or {}))
+    diff = DiffusionConfig(**(read_unet_extra(path, "diffusion") or r.get("diffusion") or {}))
     prof = dict(profile)
     prof["encoders"] = {**profile["encoders"], "dir": str(repo_path(profile["encoders"]["dir"]))}
     encoders = load_tiny_encoders(prof, device=device)

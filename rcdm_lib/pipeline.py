@@ -245,12 +245,10 @@ def _manifest_problems(manifest: Path) -> list[str]:
 def rcdm_encoder_problems(rcdm: Path, enc_dir: Path) -> list[str]:
     """The encoders whose file in `enc_dir` is not the one the slot RCDM `rcdm` was trained on (its metadata
     records each slot's encoder sha256): a retrained encoder needs a retrained (warm-started) RCDM."""
-    from safetensors import safe_open
-
     from rcdm_lib.artifacts import file_sha256
+    from rcdm_lib.unet import read_unet_extra
 
-    with safe_open(str(rcdm), framework="pt") as f:
-        data = json.loads((f.metadata() or {}).get("data") or "{}")
+    data = read_unet_extra(rcdm, "data") or {}
     by_method: dict[str, dict[str, str]] = {}  # method -> {slot: the sha256 it was trained on}
     for slot, sha in (data.get("encoder_sha256") or {}).items():
         by_method.setdefault(slot.rsplit("_", 1)[0], {})[slot] = sha  # <method>_<backbone|head>

@@ -31,10 +31,6 @@ class Representation:
     supervised: bool     # trained with labels
 
     @property
-    def self_supervised(self) -> bool:
-        return not self.supervised
-
-    @property
     def label(self) -> str:
         """How prose names it: 'DINO backbone', 'SimCLR projector'."""
         return f"{METHOD_LABELS.get(self.method, self.method)} {'backbone' if self.layer == 'backbone' else 'projector'}"
@@ -46,13 +42,6 @@ def describe(name: str) -> Representation:
     if layer not in LAYERS or not method:
         raise ValueError(f"representation name {name!r} is not of the form <method>_backbone or <method>_head")
     return Representation(name, method, layer, method in SUPERVISED_METHODS)
-
-
-def projector_of(rep: Representation, reps) -> Representation | None:
-    """The projector of the same encoder as backbone `rep` among `reps` (None when absent or not a backbone)."""
-    if rep.layer != "backbone":
-        return None
-    return next((r for r in reps if r.method == rep.method and r.layer == "head"), None)
 
 
 _RELEASE_FILE = re.compile(r"rcdm_ema_(?P<method>[a-z]+?)(?:_(?P<part>trunk|head))?\.pt$")

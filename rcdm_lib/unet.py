@@ -590,6 +590,21 @@ def read_unet_config(path) -> UNetConfig:
     return UNetConfig.from_dict(json.loads(meta["unet_config"]))
 
 
+def read_unet_extra(path, key: str):
+    """A value that save_unet stored with `extra` (JSON-decoded; a plain string as it was stored), or None when
+    the file has none."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        value = (f.metadata() or {}).get(key)
+    if value is None:
+        return None
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
 def load_unet(path, expect_config: UNetConfig | None = None, device="cpu") -> UNet:
     """Load one of our safetensors UNet files. With `expect_config`, a file of another config
     raises a ValueError naming the differing fields."""

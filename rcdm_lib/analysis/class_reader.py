@@ -40,11 +40,13 @@ def class_reader(run, size: int, n_train: int = 5000) -> ClassReader:
     from rcdm_lib.analysis.adversarial import LinearProbe
     from rcdm_lib.metrics import encoder_view
 
+    from rcdm_lib.settings import SettingsError
+
     sup = "supervised_backbone"
     try:
         run.encoder(sup)
         why = ""
-    except Exception:  # noqa: BLE001 - no supervised encoder in the settings: the run's first representation
+    except SettingsError:   # no supervised encoder in the settings: the run's first representation
         sup, why = run.names[0], " (no supervised encoder is given: encoders.weights.supervised)"
     split = run.data.split("train")
     batch = split.batch(range(min(n_train, len(split))))

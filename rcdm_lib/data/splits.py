@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from rcdm_lib.data.folder import ImageFolder
-from rcdm_lib.data.shapes import FACTOR_NAMES, SHAPES, FactorShapes
+from rcdm_lib.data.shapes import SHAPES, FactorShapes
 from rcdm_lib.data.transforms import Preprocess
 
 SPLIT_NAMES = ("train", "val", "test")
@@ -80,11 +80,6 @@ class RunData:
     @property
     def has_factors(self) -> bool:
         return self.root is None
-
-    @property
-    def factor_names(self) -> tuple[str, ...]:
-        """The factors known for every image: all of the shapes data's, or only the class on a folder."""
-        return tuple(FACTOR_NAMES) if self.has_factors else ("class",)
 
     def describe(self) -> str:
         if self.root is None:

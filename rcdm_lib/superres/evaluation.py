@@ -87,12 +87,12 @@ def shape_numbers(run, sr, labels, real: dict, samples: dict, sr_samples: dict) 
     if not run.data.has_factors or not sup.is_file():
         return {}, ("left out: the shape-kept numbers (they read the built-in data's shape with its supervised "
                     "encoder; this run's data has classes only)")
+    from rcdm_lib.analysis.class_reader import class_reader
     from rcdm_lib.encoders import load_tiny_encoder
-    from rcdm_lib.training.quality import classify, train_shape_classifier
+    from rcdm_lib.training.quality import classify
 
     S, L, E = sr.small_size, sr.large_size, run.encoder_size
-    clf_S = train_shape_classifier(run.settings, S, repo_path(run.settings.get("cache_dir") or ".cache") / run.profile,
-                                   log=lambda *a: None)   # the classifier that scores RCDM training, at S
+    reader_S = class_reader(run, S)                       # the classifier that scores RCDM training, at S
     clf_L = load_tiny_encoder(sup).eval()                 # at L = the dataset size: the supervised encoder's head
 
     def shape_L(x):
@@ -102,7 +102,7 @@ def shape_numbers(run, sr, labels, real: dict, samples: dict, sr_samples: dict) 
                                            f"{L}px shape classifier on {name} real images: accuracy")
            for name, x in real.items()}
     for name, x in samples.items():
-        before = classify(clf_S, x).argmax(1)
+        before = reader_S.predict(x)
         out[f"{name}/shape_kept"] = (float((shape_L(sr_samples[name]) == before).float().mean()),
                                      f"{name} RCDM samples: same shape read before ({S}px) and after "
                                      f"super-resolution ({L}px)")

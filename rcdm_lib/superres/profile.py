@@ -35,9 +35,7 @@ class ProfileSuperRes:
 
     def diffusion(self, steps: int | None = 50, sampler: str = "ancestral"):
         """The process respaced to `steps` (evenly strided; "ddimN" for DDIM), or the full one for None."""
-        if not steps:
-            return self.diffusion_config.build()
-        return self.diffusion_config.build(timestep_respacing=f"ddim{steps}" if sampler == "ddim" else str(steps))
+        return self.diffusion_config.for_sampling(steps, sampler)
 
 
 def load_profile_superres(profile: dict | str, device: str | torch.device = "cpu") -> ProfileSuperRes:

@@ -21,6 +21,13 @@ class DiffusionConfig:
         return GaussianDiffusion.from_official(self.steps, self.noise_schedule, self.learn_sigma,
                                                timestep_respacing=timestep_respacing)
 
+    def for_sampling(self, steps: int | None = 50, sampler: str = "ancestral"):
+        """The process respaced to `steps` steps for `sampler` (evenly strided for ancestral sampling, "ddimN"
+        for DDIM), or the full process for steps=None."""
+        if not steps:
+            return self.build()
+        return self.build(timestep_respacing=f"ddim{steps}" if sampler == "ddim" else str(steps))
+
 
 @dataclass
 class TrainConfig:
