@@ -70,10 +70,9 @@ g = torch.Generator().manual_seed(seed)
 rows = {"Gaussian noise on train reps": run.sample(slot, GaussianNoiseSampler(h_train, std=noise_std).sample(n_uncond, g),
                                                    n_per=1, steps=steps, seed=seed)[:, 0],
         "KDE* of train reps": run.sample(slot, KDESampler(h_train).sample(n_uncond, g), n_per=1, steps=steps, seed=seed)[:, 0]}
-if run.has_null:
-    rows["null condition"] = run.sample(None, n=n_uncond, n_per=1, steps=steps, seed=seed)[:, 0]
-else:
-    print("left out: the unconditional row (unconditional.checkpoint is not set)")
+if run.has_unconditional:   # the slot model's null condition, or the unconditional ADM at the paper's scale
+    rows["unconditional"] = run.sample(None, n=n_uncond, n_per=1, steps=steps, seed=seed)[:, 0]
+print(run.missing("unconditional") or "")
 fig, axes = plt.subplots(len(rows), 1, figsize=(1.0 * n_uncond, 1.3 * len(rows)), squeeze=False)
 for ax, (name, imgs) in zip(axes[:, 0], rows.items()):
     ax.imshow(image_grid(imgs, nrow=n_uncond, scale=scale))

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from rcdm_lib.representations import RELEASED, Representation, describe, release_file_key
-from rcdm_lib.sampling import sample_from_reps
+from rcdm_lib.sampling import sample_from_reps, sample_unconditional
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.training.sources import rcdm_view
 from rcdm_lib.unet import UNet, UNetConfig, load_official_checkpoint, load_unet, read_unet_config, read_unet_extra
@@ -85,23 +85,34 @@ class CheckpointModels:
         self.image_size = int(r.get("image_size") or (settings.get("data") or {}).get("image_size") or 128)
         self._unet_kw = dict(r.get("unet") or {})
         self._diffusion = DiffusionConfig(**(r.get("diffusion") or {}))
+        u = settings.get("unconditional") or {}
+        self.unconditional = Path(u["checkpoint"]) if u.get("checkpoint") else None   # an unconditional ADM
+        self._unconditional_flags = dict(u.get("flags") or {})
         self._held: tuple[str, UNet, DiffusionConfig] | None = None
 
     @property
     def slots(self) -> list[str]:
         return list(self.entries)
 
-    def _check(self, name: str) -> None:
-        if name not in self.entries:
+    def _check(self, name: str | None) -> None:
+        if name is None and self.unconditional is None:
+            raise ValueError("one RCDM per representation has no null condition; set unconditional.checkpoint to an "
+                             "unconditional ADM for unconditional samples")
+        if name is not None and name not in self.entries:
             raise ValueError(f"unknown representation {name!r}; this run has {self.slots}")
 
-    def network(self, name: str) -> tuple[UNet, DiffusionConfig]:
-        """The RCDM of `name` (loaded now, the one held before released)."""
+    def network(self, name: str | None) -> tuple[UNet, DiffusionConfig]:
+        """The RCDM of `name`, or for None the unconditional ADM (loaded now, the one held before released)."""
         self._check(name)
         if self._held is None or self._held[0] != name:
             self.release()
-            path = self.entries[name].checkpoint
-            if path.suffix == ".safetensors":
+            path = self.entries[name].checkpoint if name is not None else self.unconditional
+            if name is None:
+                from rcdm_lib.unconditional import load_official_unconditional
+
+                model, diff = load_official_unconditional(path, self._unconditional_flags)
+                model = model.to(self.device)
+            elif path.suffix == ".safetensors":
                 model = load_unet(path, device=self.device)
                 saved = read_unet_extra(path, "diffusion")
                 diff = DiffusionConfig(**saved) if saved else self._diffusion
@@ -122,17 +133,20 @@ class CheckpointModels:
         self._check(name)
         return self.encoders[name].embed(images, batch_size)
 
-    def diffusion(self, name: str, steps: int | None = 50, sampler: str = "ancestral"):
+    def diffusion(self, name: str | None, steps: int | None = 50, sampler: str = "ancestral"):
         _, diff = self.network(name)
         return diff.for_sampling(steps, sampler)
 
     def sample(self, name: str | None, h: torch.Tensor | None = None, n_per: int = 4, steps: int = 50,
                sampler: str = "ancestral", **kwargs) -> torch.Tensor:
-        """RCDM samples [N, n_per, 3, S, S] for representations h [N, d] of `name`."""
-        if name is None:
-            raise ValueError("one RCDM per representation has no null condition; unconditional samples come from "
-                             "the settings' unconditional.checkpoint")
+        """RCDM samples [N, n_per, 3, S, S] for representations h [N, d] of `name`; for name None, n=N samples of the
+        unconditional ADM, resized to the RCDM resolution S."""
         unet, _ = self.network(name)
+        if name is None:
+            x = sample_unconditional(unet, self.diffusion(None, steps, sampler), kwargs.pop("n", 1), n_per=n_per,
+                                     sampler=sampler, **kwargs)   # [N, n_per, 3, H, H]
+            return x if x.shape[-1] == self.image_size else \
+                rcdm_view(x.flatten(0, 1), self.image_size).reshape(*x.shape[:3], self.image_size, self.image_size)
         return sample_from_reps(unet, self.diffusion(name, steps, sampler), h.float(), n_per=n_per, sampler=sampler,
                                 **kwargs)
 

@@ -60,9 +60,10 @@ class Run:
         return self.data.encoder_size
 
     @property
-    def has_null(self) -> bool:
-        """Whether unconditional samples can be drawn (the slot model's null condition)."""
-        return getattr(self.models, "unet", None) is not None
+    def has_unconditional(self) -> bool:
+        """Whether unconditional samples can be drawn (`run.sample(None, n=N)`): the slot model's null condition,
+        or the unconditional ADM of `unconditional.checkpoint`."""
+        return getattr(self.models, "unet", None) is not None or getattr(self.models, "unconditional", None) is not None
 
     def select(self, **what) -> list[str]:
         """Names of the representations whose attributes match, e.g. select(layer="backbone", supervised=False)."""
@@ -72,6 +73,12 @@ class Run:
         """(the supervised backbone or None, the self-supervised backbones): the paper's usual comparison."""
         sup = self.select(layer="backbone", supervised=True)
         return (sup[0] if sup else None), self.select(layer="backbone", supervised=False)
+
+    def backbone_projector_pairs(self) -> list[tuple[str, str, str]]:
+        """(method, backbone, projector) for every method whose two layers the run has."""
+        heads = {r.method: n for n, r in self.representations.items() if r.layer == "head"}
+        return [(r.method, n, heads[r.method]) for n, r in self.representations.items()
+                if r.layer == "backbone" and r.method in heads]
 
     def no_comparison(self, what: str) -> str | None:
         """The line a page prints when `what` compares the SSL backbones with the supervised one and the run lacks
@@ -154,8 +161,8 @@ class Run:
     def missing(self, what: str) -> str | None:
         """The line a page prints when an optional baseline is not given: what is left out and the key to set."""
         keys = {"icgan": "icgan.weights", "superres": "superres.checkpoint",
-                "inception_weights": "metrics.inception_weights"}
-        if getattr(self, what) is not None:
+                "inception_weights": "metrics.inception_weights", "unconditional": "unconditional.checkpoint"}
+        if (self.has_unconditional if what == "unconditional" else getattr(self, what) is not None):
             return None
         return f"left out: {what} rows ({keys[what]} is not set)"
 
@@ -205,6 +212,11 @@ def open_run(settings, device=None, chapter: str | None = None, results_dir=None
             continue
         encoders[name] = enc
         problems += checkpoint_problems(name, e, enc.rep_dim, enc.spec.get("weights_sha256"))
+    uncond = settings.get("unconditional") or {}
+    if uncond.get("checkpoint"):
+        from rcdm_lib.unconditional import unconditional_problems
+
+        problems += unconditional_problems(uncond["checkpoint"], uncond.get("flags"))
     if problems:
         raise SettingsError(problems)
     models = CheckpointModels(settings, entries, encoders, device)

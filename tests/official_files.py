@@ -122,9 +122,13 @@ def write_rcdm_file(key: str, folder: Path, unet: dict, rep_dim: int, seed: int 
     return path
 
 
+HUE_RGB = ((200, 30, 30), (30, 200, 30), (30, 30, 200))   # each picture is noise around one of these
+
+
 def write_image_folder(root: Path, classes=("n01440764", "n01443537"), per_class: int = 3, seed: int = 0) -> Path:
     """An ImageNet-layout folder: root/train/<class>/*.JPEG and root/val/<class>/*.JPEG of random pictures of
-    several sizes, among them a grayscale JPEG, a CMYK JPEG, an RGBA PNG and a palette PNG."""
+    several sizes, among them a grayscale JPEG, a CMYK JPEG, an RGBA PNG and a palette PNG. Picture i of class c is
+    noise around colour HUE_RGB[(i + c) % 3], so each class has every colour and each colour every class."""
     import numpy as np
     from PIL import Image
 
@@ -136,7 +140,9 @@ def write_image_folder(root: Path, classes=("n01440764", "n01443537"), per_class
             (Path(root) / split / c).mkdir(parents=True, exist_ok=True)
             for i in range(per_class):
                 h, w = int(rng.integers(24, 60)), int(rng.integers(24, 60))
-                img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), "RGB")
+                base = np.array(HUE_RGB[(i + classes.index(c)) % len(HUE_RGB)], dtype=np.int16)
+                pixels = (base + rng.integers(-40, 41, (h, w, 3))).clip(0, 255).astype(np.uint8)
+                img = Image.fromarray(pixels, "RGB")
                 mode, fmt = odd[k % len(odd)] if k < 2 * len(odd) else ("RGB", "JPEG")
                 k += 1
                 img = img.convert(mode) if mode != "P" else img.quantize(16)
@@ -188,4 +194,27 @@ def write_upsampler_file(folder: Path, flags: dict, seed: int = 0) -> Path:
         sd.pop("ssl_emb.bias")
     path = Path(folder) / "upsampler.pt"
     torch.save(sd, path)
+    return path
+
+
+# an unconditional ADM shrunk: the release's flags (256x256_diffusion_uncond.pt) with small sizes over them
+SMALL_UNCONDITIONAL_FLAGS = {"image_size": 32, "num_channels": 32, "num_res_blocks": 1, "attention_resolutions": "16",
+                             "channel_mult": "1,2", "num_heads": 2, "num_head_channels": -1}
+
+
+def write_unconditional_file(folder: Path, flags: dict | None = None, seed: int = 0) -> Path:
+    """An unconditional ADM in guided-diffusion's format (a plain state dict without ssl_emb or label_emb), named as
+    the release names it, random weights; flags: official names over the release's (default: shrunk)."""
+    from rcdm_lib.unconditional import unconditional_flags
+    from rcdm_lib.unet import UNet, UNetConfig
+
+    path = Path(folder) / "256x256_diffusion_uncond.pt"
+    cfg = UNetConfig.from_official_flags({**unconditional_flags(path, flags or SMALL_UNCONDITIONAL_FLAGS),
+                                          "feat_cond": False})
+    torch.manual_seed(seed)
+    model = UNet(cfg)
+    with torch.no_grad():
+        for q in model.parameters():
+            q.normal_(0, 0.02)
+    torch.save(model.state_dict(), path)
     return path

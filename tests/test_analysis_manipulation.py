@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from rcdm_lib.analysis.manipulation import (activity_tolerance, background_swap_triplets, contrasting_pairs,
+from rcdm_lib.analysis.manipulation import (activity_tolerance, swap_triplets, contrasting_pairs,
                                             copy_dims, decode_edits, follow_rates, neighbour_dims,
                                             representation_algebra, select_dims, zero_dims)
 
@@ -98,13 +98,18 @@ def factor_pool(n=400, seed=0):
 
 def test_background_triplets_satisfy_their_factors():
     f = factor_pool()
-    t = background_swap_triplets(f, 20, seed=1)
+    t = swap_triplets(f, 20, seed=1)
     a, b, c = t.T.numpy()
     assert (f["background"][a] == f["background"][b]).all() and (f["shape"][a] != f["shape"][b]).all()
     assert (f["shape"][c] == f["shape"][b]).all() and (f["color"][c] == f["color"][b]).all()
     assert (f["background"][c] != f["background"][a]).all()
-    with pytest.raises(ValueError, match="triplets"):
-        background_swap_triplets({k: v[:3] for k, v in f.items()}, 20)
+    with pytest.raises(ValueError, match="background-swap triplets"):
+        swap_triplets({k: v[:3] for k, v in f.items()}, 20)
+    # an ImageFolder's roles: b another class of a's colour, c b's class in another colour
+    g = {"class": f["shape"], "color": f["color"]}
+    a, b, c = swap_triplets(g, 10, content=("class",), swap="color", seed=3).T.numpy()
+    assert (g["color"][a] == g["color"][b]).all() and (g["class"][a] != g["class"][b]).all()
+    assert (g["class"][c] == g["class"][b]).all() and (g["color"][c] != g["color"][a]).all()
 
 
 def test_contrasting_pairs_differ_in_every_factor():

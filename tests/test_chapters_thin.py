@@ -8,8 +8,6 @@ import re
 from rcdm_lib.pipeline import NOTEBOOK_DIR, notebook_sources
 
 LIMIT = 60
-# not yet moved onto the run object and thinned (issue 30); each must leave this set when it is
-NOT_YET = {"04_fid_is", "08_backbone_projector_augmentations", "11_manipulation"}
 
 
 def code_lines(src) -> list[str]:
@@ -33,16 +31,12 @@ def test_code_line_counter_counts_what_the_issue_counts(tmp_path):
 def test_every_chapter_has_at_most_60_code_lines():
     counts = {s.stem: len(code_lines(s)) for s in notebook_sources(notebook_dir=NOTEBOOK_DIR)}
     over = {name: n for name, n in counts.items() if n > LIMIT}
-    assert set(over) <= NOT_YET, f"chapters over {LIMIT} code lines: {over}"
-    thinned = NOT_YET - set(over)
-    assert not thinned, f"{sorted(thinned)} are thin now: remove them from NOT_YET"
+    assert len(counts) == 15 and not over, f"chapters over {LIMIT} code lines: {over}"
 
 
 def test_no_helper_is_defined_in_two_chapters():
     seen: dict[str, str] = {}
     for src in notebook_sources(notebook_dir=NOTEBOOK_DIR):
-        if src.stem in NOT_YET:   # their `record` wrappers go with the move onto run.record
-            continue
         code = "\n".join(code_lines(src))
         for node in ast.walk(ast.parse(code)):
             if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
@@ -53,7 +47,5 @@ def test_no_helper_is_defined_in_two_chapters():
 def test_chapters_on_the_run_never_tell_a_representation_by_its_name():
     welded = re.compile(r"FactorShapes\(|load_profile_models|endswith\([\"'](_backbone|_head)|startswith\([\"']supervised")
     for src in notebook_sources(notebook_dir=NOTEBOOK_DIR):
-        if src.stem in NOT_YET:
-            continue
         hits = [line for line in code_lines(src) if welded.search(line)]
         assert not hits, f"{src.stem}: {hits}"

@@ -1,6 +1,7 @@
 """Interpolation between representations (rcdm_lib.analysis.interpolation)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from rcdm_lib.analysis.interpolation import interpolate, lerp, monotone_fraction
@@ -38,3 +39,13 @@ def test_fixed_noise_rows_share_noise_across_alphas():
 def test_monotone_fraction():
     assert monotone_fraction(torch.tensor([0.0, 1.0, 2.0])) == 1.0
     assert monotone_fraction(torch.tensor([0.0, 1.0, 0.5])) == 0.5
+
+
+def test_the_official_alpha_band_samples_between_half_and_seven_tenths():
+    res = interpolate(FakeModels(), "s", torch.zeros(3), torch.ones(3), n_alpha=5, n_rows=1, alpha_range=(0.5, 0.7))
+    assert torch.allclose(res.alphas, torch.tensor([0.5, 0.55, 0.6, 0.65, 0.7]))
+    assert torch.allclose(res.reps[:, 0], res.alphas)          # h(alpha) = (1 - alpha) 0 + alpha 1
+    d = res.fixed_noise[:, 1:] - res.fixed_noise[:, :-1]
+    assert torch.allclose(d, torch.full_like(d, 0.05), atol=1e-6)
+    with pytest.raises(ValueError, match="alpha_range"):
+        interpolate(FakeModels(), "s", torch.zeros(3), torch.ones(3), alpha_range=(0.7, 0.5))

@@ -40,7 +40,7 @@ def test_the_slot_run_knows_its_representations_data_and_records(tmp_path):
     assert b.images.shape == (4, 3, 16, 16) and b.labels.tolist() == b.factors["shape"].tolist()
     h = run.encode("simclr_backbone", b.images)
     x = run.sample("simclr_backbone", h[:2], n_per=2, steps=2, seed=0)
-    assert x.shape == (2, 2, 3, run.image_size, run.image_size) and run.has_null
+    assert x.shape == (2, 2, 3, run.image_size, run.image_size) and run.has_unconditional
     run.record("conditional_fidelity", "simclr_backbone/top1", 0.5, "d")
     res = json.loads((tmp_path / "01_conditional_samples.json").read_text())
     assert res["profile"] == "smoke" and res["results"][0]["value"] == 0.5
@@ -73,7 +73,7 @@ def test_one_rcdm_per_representation_loaded_when_used_one_at_a_time(paper_files,
     settings = load_settings("imagenet128", _overlay(f, tmp_path, {"dino_backbone": str(f["dino_backbone"]),
                                                                     "dino_head": str(f["dino_head"])}))
     run = open_run(settings)
-    assert run.names == ["dino_backbone", "dino_head"] and not run.has_null
+    assert run.names == ["dino_backbone", "dino_head"] and not run.has_unconditional
     assert run.left_out["supervised_backbone"] == "rcdm.checkpoints.supervised_backbone is not set"
     assert "simclr_backbone, simclr_head" in run.left_out_line()
     b = run.data.split("test").batch(range(3))      # val/ plays the test split; odd image modes decode to RGB
@@ -156,3 +156,48 @@ def test_the_fgsm_attack_set_takes_a_class_of_the_runs_data():
     with pytest.raises(ValueError, match="'nope' is not a class of this run's data; expected one of .*'circle'"):
         attack_set(run, "nope", 8)
     assert epsilon_grid(0.3, 4, [0.05], [0.1]).tolist() == pytest.approx([0.0, 0.05, 0.1, 0.2, 0.3])
+
+
+def test_the_unconditional_adm_gives_the_unconditional_rows_at_the_rcdm_resolution(paper_files, tmp_path):
+    from official_files import SMALL_UNCONDITIONAL_FLAGS, write_unconditional_file, write_upsampler_file
+    from rcdm_lib.sampling import sample_unconditional
+    from rcdm_lib.unconditional import load_official_unconditional
+
+    f = paper_files
+    uncond = write_unconditional_file(tmp_path)                      # 32px, resized to the run's 16px
+    overlay = _overlay(f, tmp_path, {"dino_backbone": str(f["dino_backbone"])})
+    body = yaml.safe_load(open(overlay))
+    body["unconditional"] = {"checkpoint": str(uncond)}          # the release's flags do not fit a shrunk file
+    open(overlay, "w").write(yaml.safe_dump(body))
+    with pytest.raises(SettingsError, match=r"256x256_diffusion_uncond.pt does not fit unconditional.flags "
+                                            r"\(time_embed.0.weight: the flags give \[1024, 256\], the file has "
+                                            r"\[128, 32\]"):
+        open_run(load_settings("imagenet128", overlay))
+    body["unconditional"]["flags"] = SMALL_UNCONDITIONAL_FLAGS
+    open(overlay, "w").write(yaml.safe_dump(body))
+    run = open_run(load_settings("imagenet128", overlay))
+    assert run.has_unconditional and run.missing("unconditional") is None
+    x = run.sample(None, n=3, n_per=2, steps=2, seed=0)
+    assert x.shape == (3, 2, 3, 16, 16) and torch.isfinite(x).all() and run.models._held[0] is None
+    # the same draw as the ADM's own 32px samples, resized
+    model, diffusion = load_official_unconditional(uncond, SMALL_UNCONDITIONAL_FLAGS)
+    full = sample_unconditional(model, diffusion.for_sampling(2), 3, n_per=2, seed=0)
+    assert full.shape == (3, 2, 3, 32, 32)
+    assert torch.allclose(run.rcdm_view(full.flatten(0, 1)).reshape(3, 2, 3, 16, 16), x, atol=1e-6)
+    # an RCDM file and a class-conditional ADM are named before any model work
+    flags = {"large_size": 64, "small_size": 16, "num_channels": 32, "num_res_blocks": 1, "attention_resolutions": "16",
+             "class_cond": True, "learn_sigma": True, "num_heads": 2}
+    for wrong, said in ((f["dino_backbone"], "is conditioned on a representation"),
+                        (write_upsampler_file(tmp_path, flags), "is class-conditional")):
+        body["unconditional"]["checkpoint"] = str(wrong)
+        open(overlay, "w").write(yaml.safe_dump(body))
+        with pytest.raises(SettingsError, match=f"unconditional.checkpoint: .* {said}"):
+            open_run(load_settings("imagenet128", overlay))
+
+
+def test_without_an_unconditional_model_the_rows_name_the_key(paper_files, tmp_path):
+    f = paper_files
+    run = open_run(load_settings("imagenet128", _overlay(f, tmp_path, {"dino_backbone": str(f["dino_backbone"])})))
+    assert run.missing("unconditional") == "left out: unconditional rows (unconditional.checkpoint is not set)"
+    with pytest.raises(ValueError, match="set unconditional.checkpoint"):
+        run.sample(None, n=1, steps=2)

@@ -30,11 +30,16 @@ class Interpolation:
 
 
 def interpolate(models, slot: str, h0: torch.Tensor, h1: torch.Tensor, n_alpha: int = 9,
-                n_rows: int = 3, steps: int = 50, seed: int = 0) -> Interpolation:
-    """RCDM samples along the line from h0 to h1 (`models` is a rcdm_lib.models.ProfileModels)."""
+                n_rows: int = 3, steps: int = 50, seed: int = 0, alpha_range=(0.0, 1.0)) -> Interpolation:
+    """RCDM samples along the line from h0 to h1 at n_alpha evenly spaced alphas in alpha_range (the official
+    script, facebookresearch/RCDM scripts/image_sample_interpolation.py, samples linspace(0.5, 0.7): at 128px the
+    samples stay with one image outside that band). `models` is a run (rcdm_lib.run) or ProfileModels."""
     if n_alpha < 2:
         raise ValueError(f"n_alpha must be at least 2 (the two end points), got {n_alpha}")
-    alphas = torch.linspace(0, 1, n_alpha)
+    lo, hi = (float(a) for a in alpha_range)
+    if not 0.0 <= lo < hi <= 1.0:
+        raise ValueError(f"alpha_range must be [low, high] with 0 <= low < high <= 1, got {list(alpha_range)}")
+    alphas = torch.linspace(lo, hi, n_alpha)
     reps = lerp(h0.float(), h1.float(), alphas)
     s = models.image_size
     gen = torch.Generator().manual_seed(seed)

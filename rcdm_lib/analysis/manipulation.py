@@ -168,24 +168,30 @@ def contrasting_pairs(factors: dict, n: int, names=("shape", "color", "backgroun
                      f"{n} asked for; use a larger pool or fewer pairs")
 
 
-def background_swap_triplets(factors: dict, n: int, seed: int = 0) -> torch.Tensor:
-    """[n, 3] indices (a, b, c) into a pool with known factors for h(a) - h(b) + h(c):
-    b is another object (other shape) on a's background, c is b's object (same shape and
-    colour) on another background, so c - b is "change the background" and the algebra asks
-    for a's object on c's background."""
-    shape, color, bg = (np.asarray(factors[k]) for k in ("shape", "color", "background"))
+def swap_triplets(factors: dict, n: int, content=("shape", "color"), swap: str = "background",
+                  seed: int = 0) -> torch.Tensor:
+    """[n, 3] indices (a, b, c) into a pool with known factors for h(a) - h(b) + h(c): b is another object (its
+    first `content` factor differs from a's) with a's `swap` factor, c is b's object (every `content` factor
+    equal) with another `swap` value, so c - b is "change the `swap` factor" and the algebra asks for a's object
+    with c's. The paper's case (the default): b another shape on a's background, c b's shape and colour on
+    another background."""
+    cont = [np.asarray(factors[k]) for k in content]
+    sw = np.asarray(factors[swap])
     rng = np.random.default_rng(seed)
     out = []
-    for a in rng.permutation(len(shape)):
-        for b in rng.permutation(np.nonzero((bg == bg[a]) & (shape != shape[a]))[0]):
-            cs = np.nonzero((shape == shape[b]) & (color == color[b]) & (bg != bg[a]))[0]
+    for a in rng.permutation(len(sw)):
+        for b in rng.permutation(np.nonzero((sw == sw[a]) & (cont[0] != cont[0][a]))[0]):
+            same = np.ones(len(sw), bool)
+            for v in cont:
+                same &= v == v[b]
+            cs = np.nonzero(same & (sw != sw[a]))[0]
             if len(cs):
                 out.append((int(a), int(b), int(rng.choice(cs))))
                 break
         if len(out) == n:
             return torch.tensor(out)
-    raise ValueError(f"found {len(out)} background-swap triplets in a pool of {len(shape)} images, {n} asked "
-                     "for; use a larger pool (more images share shape and colour) or fewer triplets")
+    raise ValueError(f"found {len(out)} {swap}-swap triplets in a pool of {len(sw)} images, {n} asked for; use a "
+                     f"larger pool (more images share {' and '.join(content)}) or fewer triplets")
 
 
 def follow_rates(pred: dict, source: dict, target: dict, names) -> dict[str, dict]:

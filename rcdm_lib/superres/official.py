@@ -63,12 +63,6 @@ def sr_config_from_official_flags(flags: Mapping[str, Any]) -> SuperResConfig:
     )
 
 
-def sr_diffusion_from_official_flags(flags: Mapping[str, Any]) -> DiffusionConfig:
-    return DiffusionConfig(steps=int(flags.get("diffusion_steps", 1000)),
-                           noise_schedule=flags.get("noise_schedule", "linear"),
-                           learn_sigma=bool(flags.get("learn_sigma", False)))
-
-
 def official_to_ours(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Rename an official upsampler state dict to SuperResUNet keys (label_emb -> ssl_emb on one-hot)."""
     sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
@@ -107,7 +101,7 @@ def load_official_upsampler(path, flags: Mapping[str, Any] | None = None, config
                                  f"(flags=...) or keep the released name ({known})")
             flags = UPSAMPLER_FLAGS[path.name]
         config = sr_config_from_official_flags(flags)
-    diffusion = sr_diffusion_from_official_flags(flags or {"learn_sigma": config.learn_sigma})
+    diffusion = DiffusionConfig.from_official_flags(flags or {"learn_sigma": config.learn_sigma})
     sd = torch.load(path, map_location=map_location, weights_only=True)
     if "state_dict" in sd and isinstance(sd["state_dict"], Mapping):
         sd = sd["state_dict"]

@@ -21,6 +21,12 @@ class DiffusionConfig:
         return GaussianDiffusion.from_official(self.steps, self.noise_schedule, self.learn_sigma,
                                                timestep_respacing=timestep_respacing)
 
+    @classmethod
+    def from_official_flags(cls, flags) -> "DiffusionConfig":
+        """From guided-diffusion's flag names (diffusion_steps, noise_schedule, learn_sigma)."""
+        return cls(steps=int(flags.get("diffusion_steps", 1000)), noise_schedule=flags.get("noise_schedule", "linear"),
+                   learn_sigma=bool(flags.get("learn_sigma", False)))
+
     def for_sampling(self, steps: int | None = 50, sampler: str = "ancestral"):
         """The process respaced to `steps` steps for `sampler` (evenly strided for ancestral sampling, "ddimN"
         for DDIM), or the full process for steps=None."""
