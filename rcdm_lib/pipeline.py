@@ -145,6 +145,9 @@ def cache_key(source: str, params: dict, inputs: dict[str, str], lib: str, setti
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+PATH_PARAMETERS = ("results_dir", "settings")   # shown on a page by their last component
+
+
 def execute_notebook(src: Path, out: Path, params: dict, cwd=REPO_ROOT) -> float:
     """Execute one notebook with papermill; a raising cell becomes a NotebookError naming it."""
     import nbformat
@@ -168,12 +171,18 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd=REPO_ROOT) -> float
                 f"  cell starts with: {first[0] if first else ''}\n  the partly executed notebook is {out}"
             ) from None
         seconds = time.perf_counter() - t0
-    # The book shows the parameters papermill injected (the values used), not the defaults.
+    # The book shows the parameters papermill injected (the values used), not the defaults; the paths among them
+    # by their names only (where the book and the settings file lie is no business of the page).
     done = nbformat.read(out, as_version=4)
     for cell in done.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
+        if "injected-parameters" in tags:
+            cell.source = "\n".join(
+                f"{line.split(' = ', 1)[0]} = {json.dumps(Path(params[line.split(' = ', 1)[0]]).name)}"
+                if line.split(" = ", 1)[0] in PATH_PARAMETERS and params.get(line.split(" = ", 1)[0]) else line
+                for line in cell.source.splitlines())
     nbformat.write(done, out)
     return seconds
 
@@ -193,12 +202,14 @@ def run_notebooks(profile, only: str | None = None, book_dir=BOOK_DIR, cache_dir
     lib = library_hash()
     # the chapters read the merged settings (profile and overlay) from one file, named relative to the
     # repository when inside it so that a page never shows where the user's checkout lies
-    settings_file = _shown(write_settings(profile, repo_path(profile.get("cache_dir") or ".cache") / "settings"))
+    # the chapters run in the repository: they get paths relative to it, so a page never prints where files lie
+    settings_file = os.path.relpath(write_settings(profile, repo_path(profile.get("cache_dir") or ".cache") / "settings"),
+                                    REPO_ROOT)
     settings_key = settings_hash(profile)
     runs = []
     for src in srcs:
         name = src.stem
-        params = notebook_parameters(profile, name, results_dir, settings_file)
+        params = notebook_parameters(profile, name, os.path.relpath(results_dir, REPO_ROOT), settings_file)
         key = cache_key(src.read_text(), params, inputs, lib, settings_key)
         cached_nb, cached_res = cache_dir / f"{name}-{key}.ipynb", cache_dir / f"{name}-{key}.json"
         out = book_dir / f"{name}.ipynb"

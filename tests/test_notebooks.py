@@ -67,6 +67,7 @@ def test_notebook_executes_under_smoke(smoke_book, name):
         {k: v for k, v in o.get("data", {}).items() if k.startswith("text/")}
         for c in nb["cells"] for o in c.get("outputs", [])])
     assert str(REPO_ROOT) not in shown, f"{name} shows the absolute path of the repository"
+    assert str(smoke_book) not in shown, f"{name} shows the absolute path of the book"
     assert nb["metadata"]["papermill"]["parameters"]["settings"].endswith(".settings.json")
 
 
