@@ -27,6 +27,7 @@ from pathlib import Path
 
 from rcdm_lib import claims
 from rcdm_lib.config import REPO_ROOT, as_settings, repo_path, settings_hash, write_settings
+from rcdm_lib.files import atomic_copy, atomic_write_text
 
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 BOOK_DIR = REPO_ROOT / "book"
@@ -156,24 +157,30 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd=REPO_ROOT) -> float
 
     nb = to_notebook(src)
     out.parent.mkdir(parents=True, exist_ok=True)
+    # papermill writes its output as it goes: into a partial file, renamed to `out` only when every cell ran, so a
+    # failure or a kill never leaves a half-run chapter where the book would publish it
+    partial = out.parent / f".{out.name}.partial"
     with tempfile.TemporaryDirectory() as tmp:
         ipynb = Path(tmp) / f"{src.stem}.ipynb"
         nbformat.write(nb, ipynb)
         t0 = time.perf_counter()
         try:
-            pm.execute_notebook(str(ipynb), str(out), parameters=params, kernel_name=KERNELSPEC["name"],
+            pm.execute_notebook(str(ipynb), str(partial), parameters=params, kernel_name=KERNELSPEC["name"],
                                 cwd=str(cwd), progress_bar=False, log_output=False)
         except PapermillExecutionError as e:
             first = (e.source or "").strip().splitlines()[:1]
+            failed = out.parent / f"{out.stem}.failed.ipynb"
+            os.replace(partial, failed)
             raise NotebookError(
                 f"notebook {src.name} failed in cell {e.cell_index} (execution count {e.exec_count}; "
                 f"the injected parameters cell counts): {e.ename}: {e.evalue}\n"
-                f"  cell starts with: {first[0] if first else ''}\n  the partly executed notebook is {out}"
+                f"  cell starts with: {first[0] if first else ''}\n  the partly executed notebook is {failed} "
+                "(not part of the book)"
             ) from None
         seconds = time.perf_counter() - t0
     # The book shows the parameters papermill injected (the values used), not the defaults; the paths among them
     # by their names only (where the book and the settings file lie is no business of the page).
-    done = nbformat.read(out, as_version=4)
+    done = nbformat.read(partial, as_version=4)
     for cell in done.cells:
         tags = cell.get("metadata", {}).get("tags", [])
         if "parameters" in tags and "remove-cell" not in tags:
@@ -183,8 +190,28 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd=REPO_ROOT) -> float
                 f"{line.split(' = ', 1)[0]} = {json.dumps(Path(params[line.split(' = ', 1)[0]]).name)}"
                 if line.split(" = ", 1)[0] in PATH_PARAMETERS and params.get(line.split(" = ", 1)[0]) else line
                 for line in cell.source.splitlines())
-    nbformat.write(done, out)
+    nbformat.write(done, partial)
+    os.replace(partial, out)
     return seconds
+
+
+def _cache_entry(nb_path: Path, meta_path: Path, log) -> dict | None:
+    """The record of a cached chapter when the notebook and its record are both whole, else None (a cut-short entry
+    is named and executed again)."""
+    import nbformat
+
+    if not (nb_path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        nbformat.read(nb_path, as_version=4)
+        if not isinstance(meta, dict) or not isinstance(meta.get("seconds"), (int, float)):
+            raise ValueError("its record has no execution time")
+    except Exception as e:  # noqa: BLE001 - any unreadable entry is executed again
+        log(f"  cache entry {nb_path.name} is unreadable ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+            "executing again")
+        return None
+    return meta
 
 
 def run_notebooks(profile, only: str | None = None, book_dir=BOOK_DIR, cache_dir=None, force: bool = False,
@@ -203,8 +230,8 @@ def run_notebooks(profile, only: str | None = None, book_dir=BOOK_DIR, cache_dir
     # the chapters read the merged settings (profile and overlay) from one file, named relative to the
     # repository when inside it so that a page never shows where the user's checkout lies
     # the chapters run in the repository: they get paths relative to it, so a page never prints where files lie
-    settings_file = os.path.relpath(write_settings(profile, repo_path(profile.get("cache_dir") or ".cache") / "settings"),
-                                    REPO_ROOT)
+    written = write_settings(profile, repo_path(profile.get("cache_dir") or ".cache") / "settings")
+    settings_file = os.path.relpath(written, REPO_ROOT)
     settings_key = settings_hash(profile)
     runs = []
     for src in srcs:
@@ -214,24 +241,28 @@ def run_notebooks(profile, only: str | None = None, book_dir=BOOK_DIR, cache_dir
         cached_nb, cached_res = cache_dir / f"{name}-{key}.ipynb", cache_dir / f"{name}-{key}.json"
         out = book_dir / f"{name}.ipynb"
         claims.clear(results_dir, name)
-        if cached_nb.is_file() and not force:
-            meta = json.loads(cached_res.read_text())
-            shutil.copyfile(cached_nb, out)
+        meta = None if force else _cache_entry(cached_nb, cached_res, log)
+        if meta is not None:
+            book_dir.mkdir(parents=True, exist_ok=True)
+            atomic_copy(cached_nb, out)
             if meta.get("results") is not None:
                 results_dir.mkdir(parents=True, exist_ok=True)
-                claims.results_path(results_dir, name).write_text(json.dumps(meta["results"], indent=2) + "\n")
+                atomic_write_text(claims.results_path(results_dir, name),
+                                  json.dumps(meta["results"], indent=2) + "\n")
             runs.append(NotebookRun(name, meta["seconds"], True, out))
             log(f"  {name}: cached ({meta['seconds']:.1f} s when executed)")
             continue
         log(f"  {name}: executing under profile {profile['profile']!r} ...")
+        out.unlink(missing_ok=True)     # the book holds a chapter only once it has run to its end
         seconds = execute_notebook(src, out, params)
         res_path = claims.results_path(results_dir, name)
         results = json.loads(res_path.read_text()) if res_path.is_file() else None
         cache_dir.mkdir(parents=True, exist_ok=True)
         for old in cache_dir.glob(f"{name}-*"):
             old.unlink()
-        shutil.copyfile(out, cached_nb)
-        cached_res.write_text(json.dumps({"seconds": seconds, "results": results}) + "\n")
+        # the notebook first, its record last: an entry counts only when both are whole (_cache_entry)
+        atomic_copy(out, cached_nb)
+        atomic_write_text(cached_res, json.dumps({"seconds": seconds, "results": results}) + "\n")
         runs.append(NotebookRun(name, seconds, False, out))
         log(f"  {name}: done in {seconds:.1f} s")
     claims.write_claims_page(results_dir, book_dir / "claims.md")
@@ -485,7 +516,10 @@ def vendor_js(dest=None, log=print) -> bool:
                 if not m.isfile() or not m.name.startswith(inner) or m.name.endswith(".map"):
                     continue
                 rel = Path(m.name).name if not inner.endswith("/") else m.name[len(inner):]
-                f = out / rel
+                f = (out / rel).resolve()
+                if not f.is_relative_to(out.resolve()):
+                    raise NotebookError(f"{tgz.name} holds the member {m.name!r}, which would be written outside "
+                                        f"{out}; refusing the archive (vendor the JavaScript by hand or use the CDN)")
                 f.parent.mkdir(parents=True, exist_ok=True)
                 f.write_bytes(tf.extractfile(m).read())
     # The bundle's public path is the folder of whichever widget module RequireJS resolved

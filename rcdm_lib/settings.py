@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from rcdm_lib.fields import above, at_least, between  # noqa: F401 - the range helpers' home for the sections
 from rcdm_lib.icgan.config import ICGANConfig, ICGANTrainConfig
 from rcdm_lib.superres.model import SuperResConfig
 from rcdm_lib.training.config import DiffusionConfig, TrainConfig
@@ -290,14 +291,40 @@ def check_mapping(cls, values, where: str = "") -> list[str]:
     if not isinstance(values, dict):
         return [f"{where or 'the settings'} is {values!r}; expected a mapping of keys"]
     hints = _hints(cls)
+    meta = {f.name: f.metadata for f in dataclasses.fields(cls)}
     problems = []
     for key, value in values.items():
         full = f"{where}.{key}" if where else str(key)
         if key not in hints:
             problems.append(_unknown(str(key), where, hints))
             continue
-        problems += check_value(hints[key], value, full)
+        found = check_value(hints[key], value, full)
+        problems += found or _range_problems(value, meta.get(key) or {}, full)
     return problems
+
+
+def _range_problems(value, meta, key: str) -> list[str]:
+    """The range of a number against its field's metadata ("min", "max", "gt"); lists are checked element-wise."""
+    if isinstance(value, (list, tuple)):
+        return [p for i, v in enumerate(value) for p in _range_problems(v, meta, f"{key}[{i}]")]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return []
+    lo, hi, gt = meta.get("min"), meta.get("max"), meta.get("gt")
+    if value != value:   # NaN
+        return [f"{key} is NaN; expected a number"]
+    if (lo is not None and value < lo) or (hi is not None and value > hi) or (gt is not None and value <= gt):
+        allowed = (f"between {lo} and {hi}" if lo is not None and hi is not None else
+                   f"at least {lo}" if lo is not None else f"at most {hi}" if hi is not None else f"more than {gt}")
+        return [f"{key} is {value}; expected a number {allowed}"]
+    return []
+
+
+def check_dataclass_values(cls, values, where: str) -> None:
+    """Raise SettingsError when `values` do not fit dataclass `cls` (keys, types, ranges): the check a config runs
+    on what reaches it without a settings file (command-line options, a checkpoint's saved config)."""
+    problems = check_mapping(cls, dict(values), where)
+    if problems:
+        raise SettingsError(problems)
 
 
 def check_value(tp, value, key: str) -> list[str]:

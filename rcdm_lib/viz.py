@@ -8,8 +8,14 @@ import torch
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """[N, C, H, W] in [-1, 1] -> uint8 [N, H, W, C]."""
-    x = ((images.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    """[N, C, H, W] in [-1, 1] -> uint8 [N, H, W, C]. Images holding NaN are refused (they would show as black)."""
+    x = images.detach().float().cpu()
+    bad = torch.isnan(x).flatten(1).any(1) if x.dim() > 1 else torch.isnan(x)
+    if bad.any():
+        raise ValueError(f"{int(bad.sum())} of {x.shape[0]} images hold NaN (first: image {int(bad.nonzero()[0, 0])}); "
+                         "a figure would show them as black: find where the NaN came from (a diverged model, an "
+                         "edited representation) instead")
+    x = ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     return x.permute(0, 2, 3, 1).numpy()
 
 

@@ -8,8 +8,12 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))   # this checkout's rcdm_lib, whatever the environment has installed
+
+import numpy as np  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -14,13 +14,16 @@ import sys
 import time
 from pathlib import Path
 
-import torch
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))   # this checkout's rcdm_lib, whatever the environment has installed
 
-from rcdm_lib.config import add_settings_args, repo_path, settings_from_args
-from rcdm_lib.data.shapes import FACTORS, FactorShapes
-from rcdm_lib.encoders import get_encoder
-from rcdm_lib.encoders.evaluation import embed, probe_factors
-from rcdm_lib.encoders.tiny import METHODS, TinyEncoder, TinyEncoderConfig
+import torch  # noqa: E402
+
+from rcdm_lib.config import add_settings_args, repo_path, settings_from_args  # noqa: E402
+from rcdm_lib.data.shapes import FACTORS, FactorShapes  # noqa: E402
+from rcdm_lib.encoders import get_encoder  # noqa: E402
+from rcdm_lib.encoders.evaluation import embed, probe_factors  # noqa: E402
+from rcdm_lib.encoders.tiny import METHODS, TinyEncoder, TinyEncoderConfig  # noqa: E402
 
 
 def format_table(results: dict) -> str:

@@ -30,6 +30,7 @@ import torch  # noqa: E402
 
 from rcdm_lib.artifacts import command_line, file_sha256, record_artifact  # noqa: E402
 from rcdm_lib.config import add_settings_args, settings_from_args  # noqa: E402
+from rcdm_lib.settings import SettingsError  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig, init_distributed, train_rcdm  # noqa: E402
 from rcdm_lib.precision import use_bf16  # noqa: E402
 from rcdm_lib.training.distributed import cleanup  # noqa: E402
@@ -118,7 +119,11 @@ def configs_from(profile: dict, args) -> tuple[dict, DiffusionConfig, TrainConfi
             train[field] = v
     if args.slot_weight:
         train["slot_weights"] = {**(train.get("slot_weights") or {}), **_parse_slot_weights(args.slot_weight)}
-    return dict(r.get("unet") or {}), DiffusionConfig(**(r.get("diffusion") or {})), TrainConfig.from_dict(train)
+    try:   # the command-line options are checked as the settings were (key, type, range)
+        train_cfg = TrainConfig.from_dict(train)
+    except SettingsError as e:
+        raise SystemExit(f"{e}\n(an option such as --steps sets the rcdm.train key of its name)") from None
+    return dict(r.get("unet") or {}), DiffusionConfig(**(r.get("diffusion") or {})), train_cfg
 
 
 def _parse_slot_weights(items: list[str]) -> dict[str, float]:

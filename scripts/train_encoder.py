@@ -15,13 +15,16 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import torch
+REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))   # this checkout's rcdm_lib, whatever the environment has installed
 
-from rcdm_lib.artifacts import command_line, record_artifact
-from rcdm_lib.config import add_settings_args, repo_path, settings_from_args
-from rcdm_lib.data.shapes import FactorShapes
-from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder
-from rcdm_lib.encoders.training import encoder_train_config, time_encoder_step, train_tiny_encoder
+import torch  # noqa: E402
+
+from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
+from rcdm_lib.config import add_settings_args, repo_path, settings_from_args  # noqa: E402
+from rcdm_lib.data.shapes import FactorShapes  # noqa: E402
+from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder  # noqa: E402
+from rcdm_lib.encoders.training import encoder_train_config, time_encoder_step, train_tiny_encoder  # noqa: E402
 
 
 def main(argv=None) -> int:

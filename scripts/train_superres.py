@@ -72,7 +72,11 @@ def configs_from(profile: dict, args) -> tuple[SuperResConfig, DiffusionConfig, 
     for field in TRAIN_FLAGS:
         if getattr(args, field) is not None:
             train[field] = getattr(args, field)
-    return model, DiffusionConfig(**(sr.get("diffusion") or {})), TrainConfig.from_dict(train)
+    try:   # the command-line options are checked as the settings were (key, type, range)
+        train_cfg = TrainConfig.from_dict(train, where="superres.train")
+    except ValueError as e:
+        raise SystemExit(f"{e}\n(an option such as --steps sets the superres.train key of its name)") from None
+    return model, DiffusionConfig(**(sr.get("diffusion") or {})), train_cfg
 
 
 def main(argv=None) -> int:

@@ -88,16 +88,21 @@ class ImageFolder:
         return len(self.samples)
 
     def __getitem__(self, index: int):
+        img, y = self.load(index)
+        return (self.transform(img) if self.transform else img), y
+
+    def load(self, index: int):
+        """(PIL RGB image, class index) of sample `index`, untransformed; an unreadable file is reported once and
+        the next readable sample is given instead."""
         n = len(self.samples)
         for k in range(n):
             path, y = self.samples[(index + k) % n]
             try:
-                img = load_image(path)
+                return load_image(path), y
             except Exception as e:
                 if path not in {p for p, _ in self.bad_files}:
                     self._report(path, f"{type(e).__name__}: {e}")
                 continue
-            return (self.transform(img) if self.transform else img), y
         raise RuntimeError(f"no readable image left in {self.root}; bad files: {[p for p, _ in self.bad_files]}")
 
     @property

@@ -8,7 +8,6 @@ least twice the target, bicubic-resize the short side to the target, then center
 """
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,9 +29,9 @@ def to_rgb(img: Image.Image, background=(255, 255, 255)) -> Image.Image:
         bg = Image.new("RGBA", img.size, tuple(background) + (255,))
         return Image.alpha_composite(bg, img).convert("RGB")
     if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit samples (a 16-bit PNG opens as I;16 or I): 65535 is white, whatever the image's own maximum
         arr = np.asarray(img, dtype=np.float64)
-        hi = arr.max() if arr.max() > 0 else 1.0
-        img = Image.fromarray((arr * (255.0 / hi)).astype(np.uint8), "L")
+        img = Image.fromarray(np.clip(np.round(arr / 257.0), 0, 255).astype(np.uint8), "L")
     if img.mode == "F":
         img = img.convert("L")
     return img.convert("RGB")
@@ -97,9 +96,10 @@ class PreprocessPair:
     encoder_size: int = 224
     random_flip: bool = False
 
-    def __call__(self, img) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(self, img, flip: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pair of one image, both flipped when `flip`. With random_flip, the data source draws each image's
+        flip from the run's seeded generators (training.data.FolderPairSource), never from a global state."""
         pil = _as_pil(img)
-        flip = self.random_flip and random.random() < 0.5
         return Preprocess(self.image_size)(pil, flip), Preprocess(self.encoder_size)(pil, flip)
 
     @property

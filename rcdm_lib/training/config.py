@@ -6,12 +6,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from rcdm_lib.fields import above, at_least, between
+
 
 @dataclass
 class DiffusionConfig:
     """The diffusion process the model is trained for (official create_gaussian_diffusion flags)."""
 
-    steps: int = 1000
+    steps: int = at_least(1, 1000)
     noise_schedule: str = "linear"
     learn_sigma: bool = True
 
@@ -39,26 +41,26 @@ class DiffusionConfig:
 class TrainConfig:
     """Optimisation and bookkeeping. Fields in RUN_ONLY_FIELDS may change on resume."""
 
-    steps: int = 1000
-    batch_size: int = 64            # per process; the global batch is batch_size * world_size
-    grad_accum: int = 1             # micro-batches per optimizer step (batch_size must divide)
-    lr: float = 1e-4
-    warmup_steps: int = 0           # linear learning-rate warm-up
+    steps: int = at_least(1, 1000)
+    batch_size: int = at_least(1, 64)  # per process; the global batch is batch_size * world_size
+    grad_accum: int = at_least(1, 1)   # micro-batches per optimizer step (batch_size must divide)
+    lr: float = above(0.0, 1e-4)
+    warmup_steps: int = at_least(0, 0)  # linear learning-rate warm-up
     lr_final: float | None = None   # a cosine decay from lr to lr_final over the steps [lr_decay_start, lr_decay_end],
     lr_decay_start: int = 0         # then lr_final; None: lr throughout (after the warm-up). Steps, not fractions of
     lr_decay_end: int = 0           # `steps`, so a run extended on resume keeps its schedule
-    weight_decay: float = 0.0
-    ema_rate: float = 0.9999
-    grad_clip: float | None = None
-    p_null: float = 0.1             # probability of the null condition (slot models)
+    weight_decay: float = at_least(0.0, 0.0)
+    ema_rate: float = between(0.0, 1.0, 0.9999)
+    grad_clip: float | None = above(0.0, None)
+    p_null: float = between(0.0, 1.0, 0.1)  # probability of the null condition (slot models)
     slot_weights: dict[str, float] | None = None  # relative frequency of slots (slot models); unnamed slots weigh 1;
                                                   # None: uniform
     seed: int = 0
-    log_every: int = 10
-    ckpt_every: int = 200
-    keep_last: int = 2
-    sample_every: int = 0           # 0: no periodic sample grids
-    sample_steps: int = 25          # DDIM steps for the periodic grids
+    log_every: int = at_least(1, 10)
+    ckpt_every: int = at_least(1, 200)
+    keep_last: int = at_least(1, 2)
+    sample_every: int = at_least(0, 0)  # 0: no periodic sample grids
+    sample_steps: int = at_least(1, 25)  # DDIM steps for the periodic grids
     bf16: bool = True               # bf16 autocast on CUDA
     cpu_bf16: bool = False          # bf16 autocast on a CPU too, where it has AMX/AVX512-BF16 (rcdm_lib.precision);
                                     # off: CPU trains in fp32 (and always on CPUs without bf16 hardware)
@@ -85,11 +87,11 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"unknown TrainConfig fields {sorted(unknown)}; expected a subset of {sorted(known)}")
+    def from_dict(cls, d: Mapping[str, Any], where: str = "rcdm.train") -> "TrainConfig":
+        """From a mapping of field names, checked first (unknown keys, types, ranges: a SettingsError naming each)."""
+        from rcdm_lib.settings import check_dataclass_values
+
+        check_dataclass_values(cls, d, where)
         return cls(**d)
 
 

@@ -153,6 +153,9 @@ class EncoderSource(ImageSource):
         return {"kind": "encoder", "n": len(self), "rep_dim": self.rep_dim}
 
 
+FLIP_SALT = 0x5EED_F11B   # separates an example's flip from its other draws
+
+
 class FolderPairSource:
     """Real data (an ImageFolder yielding the official preprocessing pair) with online encoding.
 
@@ -168,13 +171,23 @@ class FolderPairSource:
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def _load(self, indices):
+    def _load(self, indices, flips=None):
         from concurrent.futures import ThreadPoolExecutor
 
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads)
-        pairs = list(self._pool.map(lambda i: self.dataset[int(i)][0], indices))
+        pair = self.dataset.transform
+        flips = flips if flips is not None else [False] * len(indices)
+        pairs = list(self._pool.map(lambda a: pair(self.dataset.load(int(a[0]))[0], flip=a[1]), zip(indices, flips)))
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+
+    def _flips(self, generators) -> list[bool]:
+        """Each example's horizontal flip, from a generator seeded by its own (so the loop's draws of t and noise from
+        the example's generator stay what they are): the same run draws the same flips, resumed or not."""
+        if not getattr(self.dataset.transform, "random_flip", False):
+            return [False] * len(generators)
+        return [bool(torch.rand((), generator=torch.Generator().manual_seed(g.initial_seed() ^ FLIP_SALT)) < 0.5)
+                for g in generators]
 
     @torch.no_grad()
     def _encode(self, enc_images):
@@ -184,7 +197,7 @@ class FolderPairSource:
         return h.float()
 
     def batch(self, indices, generators):
-        x0, enc = self._load(indices.tolist() if torch.is_tensor(indices) else indices)
+        x0, enc = self._load(indices.tolist() if torch.is_tensor(indices) else indices, self._flips(generators))
         return x0, {"rep": self._encode(enc)}
 
     def preview_kwargs(self, n: int):

@@ -20,6 +20,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DistributedSampler
 
+from rcdm_lib.files import RunLock, atomic_write_text
 from rcdm_lib.precision import use_bf16
 from rcdm_lib.training.checkpoint import (config_mismatches, latest_checkpoint, load_checkpoint,
                                           load_matching_checkpoint, save_checkpoint)
@@ -99,6 +100,21 @@ class _IndexSet(torch.utils.data.Dataset):
 def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: TrainConfig, data, run_dir,
                resume: bool = False, info: DistInfo | None = None, progress: bool = True,
                stop_after: int | None = None, init_from=None) -> TrainResult:
+    """Train (or resume) an RCDM in `run_dir` (see _train_rcdm), holding the folder: a second run on it stops with
+    "in use by PID N" before it reads or writes anything (rcdm_lib.files.RunLock)."""
+    info = info or DistInfo()
+    lock = RunLock(run_dir).acquire() if info.is_main else None
+    try:
+        return _train_rcdm(unet_cfg, diff_cfg, train_cfg, data, run_dir, resume=resume, info=info, progress=progress,
+                           stop_after=stop_after, init_from=init_from)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: TrainConfig, data, run_dir,
+                resume: bool = False, info: DistInfo | None = None, progress: bool = True,
+                stop_after: int | None = None, init_from=None) -> TrainResult:
     """Train (or resume) an RCDM in `run_dir`; rank 0 writes checkpoints, metrics and grids.
 
     stop_after: return after this many optimizer steps of this call (for tests).
@@ -167,7 +183,7 @@ def train_rcdm(unet_cfg: UNetConfig, diff_cfg: DiffusionConfig, train_cfg: Train
     log = MetricsLog(run_dir, enabled=info.is_main, truncate_after=step if last_ckpt is not None else 0)
     if info.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(full_cfg, indent=1))
+        atomic_write_text(run_dir / "config.json", json.dumps(full_cfg, indent=1))
 
     bar = None
     if progress and info.is_main:

@@ -1,0 +1,93 @@
+"""Writes a later run trusts, and folders one run at a time.
+
+- `atomic_write_text`, `atomic_copy`: through a temporary file in the destination's folder and a rename, so a
+  kill leaves the old file or the new one, never half of one.
+- `RunLock`: a run folder is held by one process; a second gets "in use by PID N". A lock left by a process that
+  no longer exists (a kill) is taken over.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+
+def _tmp(path: Path) -> Path:
+    return path.parent / f".{path.name}.{os.getpid()}.tmp"
+
+
+def atomic_write_text(path, text: str) -> Path:
+    path = Path(path)
+    tmp = _tmp(path)
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def atomic_copy(src, dst) -> Path:
+    dst = Path(dst)
+    tmp = _tmp(dst)
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+    return dst
+
+
+class RunInUse(RuntimeError):
+    """Another live process holds the run folder."""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # another user's process: alive
+        return True
+    return True
+
+
+class RunLock:
+    """Hold `folder` for this process (a `.lock` file holding the PID, created exclusively).
+
+        with RunLock(run_dir):
+            ...   # train, write checkpoints and metrics
+    """
+
+    NAME = ".lock"
+
+    def __init__(self, folder, what: str = "run folder"):
+        self.folder, self.what = Path(folder), what
+        self.path = self.folder / self.NAME
+        self.held = False
+
+    def acquire(self) -> "RunLock":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise RunInUse(f"{self.what} {self.folder} is in use by PID {pid}: wait for that run to end, or "
+                                   "choose another folder (--out)") from None
+                self.path.unlink(missing_ok=True)   # left by a process that is gone
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise RunInUse(f"{self.what} {self.folder}: could not take {self.path}")
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
