@@ -136,6 +136,19 @@ def test_partial_checkpoint_files_are_never_resumed_from(tmp_path):
     assert not (tmp_path / ".ckpt_00000004.pt.tmp999").exists()
 
 
+def test_a_newest_checkpoint_cut_short_falls_back_to_the_one_before(tmp_path):
+    save_checkpoint(tmp_path, 2, {"step": 2})
+    save_checkpoint(tmp_path, 4, {"step": 4})
+    whole = (tmp_path / "ckpt_00000004.pt").read_bytes()
+    (tmp_path / "ckpt_00000004.pt").write_bytes(whole[: len(whole) // 2])     # a full disk or a copy killed halfway
+    said = []
+    assert latest_checkpoint(tmp_path, log=said.append).name == "ckpt_00000002.pt"
+    assert "ckpt_00000004.pt" in said[0] and "cut short" in said[0]
+    assert (tmp_path / "ckpt_00000004.pt.truncated").is_file()            # kept for a look, never listed again
+    assert [p.name for p in list_checkpoints(tmp_path)] == ["ckpt_00000002.pt"]
+    assert load_checkpoint(latest_checkpoint(tmp_path))["step"] == 2
+
+
 @pytest.mark.slow
 def test_compiled_training_step_gives_the_eager_weights(tmp_path):
     """torch.compile changes how the step runs, not what it computes (CPU, 3 steps; ~1 min of compiling)."""

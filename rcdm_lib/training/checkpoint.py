@@ -59,9 +59,33 @@ def load_checkpoint(path, map_location="cpu") -> dict:
     return torch.load(path, map_location=map_location, weights_only=True)
 
 
-def latest_checkpoint(run_dir) -> Path | None:
-    ckpts = list_checkpoints(run_dir)
-    return ckpts[-1] if ckpts else None
+def is_whole(path) -> bool:
+    """Whether a checkpoint file is complete: torch's zip format ends with its central directory, which a file
+    cut short (a full disk, a copy killed halfway) lacks."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path):
+            return True
+    except (zipfile.BadZipFile, OSError):
+        return False
+
+
+def latest_checkpoint(run_dir, log=print) -> Path | None:
+    """The newest complete checkpoint in `run_dir`. A newer one cut short is renamed `<name>.truncated` (kept for a
+    look, never listed again) with a line saying so, and the one before it is taken."""
+    for path in reversed(list_checkpoints(run_dir)):
+        if is_whole(path):
+            return path
+        bad = path.with_name(path.name + ".truncated")
+        try:
+            os.replace(path, bad)
+        except FileNotFoundError:   # another process of the run (a DDP rank) renamed it first
+            continue
+        if log:
+            log(f"{path.name} in {Path(run_dir)} is cut short (renamed {bad.name}); resuming from the checkpoint "
+                "before it")
+    return None
 
 
 def load_matching_checkpoint(path, current_config: dict, ignore=(), map_location="cpu",
