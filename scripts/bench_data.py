@@ -1,6 +1,6 @@
 """Images per second of the built-in data generator (FactorShapes), per image size.
 
-    python scripts/bench_data.py [--n 4096] [--threads 1]
+    python scripts/bench_data.py [--n 4096] [--batch 1024] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -22,8 +22,10 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=1024)
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
+    from rcdm_lib.bench import machine_line
     from rcdm_lib.data.shapes import SIZES, FactorShapes
 
+    print(machine_line(), flush=True)
     results = {}
     for size in SIZES:
         ds = FactorShapes("train", size=size, length=args.n)
@@ -35,7 +37,8 @@ def main(argv=None) -> int:
                 ds.render_uint8(np.arange(s, min(s + args.batch, args.n)))
             best = min(best, time.perf_counter() - t0)
         results[size] = args.n / best
-        print(f"FactorShapes {size}x{size}: {results[size]:,.0f} images/s (single process, best of {args.repeats})", flush=True)
+        print(f"FactorShapes {size}x{size}: {results[size]:,.0f} images/s (single process, best of {args.repeats})",
+              flush=True)
     print(json.dumps({"images_per_second": results}))
     return 0
 
