@@ -25,3 +25,8 @@ def between(low, high, default=dataclasses.MISSING, **kw):
 def above(bound, default=dataclasses.MISSING, **kw):
     """A field whose value (a number, when set) must be > bound."""
     return field(default=default, metadata={"gt": bound}, **kw)
+
+
+def one_of(*choices, default=dataclasses.MISSING, **kw):
+    """A field whose value (when set) must be one of `choices`."""
+    return field(default=default, metadata={"choices": tuple(choices)}, **kw)

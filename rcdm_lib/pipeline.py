@@ -159,7 +159,7 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd=REPO_ROOT) -> float
     out.parent.mkdir(parents=True, exist_ok=True)
     # papermill writes its output as it goes: into a partial file, renamed to `out` only when every cell ran, so a
     # failure or a kill never leaves a half-run chapter where the book would publish it
-    partial = out.parent / f".{out.name}.partial"
+    partial = out.parent / f".{out.stem}.partial.ipynb"   # not in the toc: never built (only_build_toc_files)
     with tempfile.TemporaryDirectory() as tmp:
         ipynb = Path(tmp) / f"{src.stem}.ipynb"
         nbformat.write(nb, ipynb)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
-from rcdm_lib.fields import above, at_least, between  # noqa: F401 - the range helpers' home for the sections
+from rcdm_lib.fields import at_least
 from rcdm_lib.icgan.config import ICGANConfig, ICGANTrainConfig
 from rcdm_lib.superres.model import SuperResConfig
 from rcdm_lib.training.config import DiffusionConfig, TrainConfig
@@ -45,21 +45,21 @@ def _in(kind: str, default=None):
 
 @dataclass
 class SplitLengths:
-    train: int = 50000
-    val: int = 5000
-    test: int = 5000
+    train: int = at_least(1, 50000)
+    val: int = at_least(1, 5000)
+    test: int = at_least(1, 5000)
 
 
 @dataclass
 class DataSettings:
     """The built-in data (`size`, `seed`, `lengths`) or an ImageFolder (`root` holding train/ and val/)."""
 
-    size: int | None = None              # built-in data: the image size of the factor dataset
-    seed: int = 0
+    size: int | None = at_least(1, None)              # built-in data: the image size of the factor dataset
+    seed: int = at_least(0, 0)
     lengths: SplitLengths | None = None
     root: str | None = _in("dir")        # holds train/ and val/, each an ImageFolder
-    image_size: int | None = None        # RCDM resolution (ImageFolder data)
-    encoder_size: int | None = None      # encoder input (ImageFolder data)
+    image_size: int | None = at_least(1, None)        # RCDM resolution (ImageFolder data)
+    encoder_size: int | None = at_least(1, None)      # encoder input (ImageFolder data)
 
 
 @dataclass
@@ -84,8 +84,8 @@ class EncoderMethodSettings:
 
 @dataclass
 class ProbeSettings:
-    train_length: int = 10000
-    epochs: int = 50
+    train_length: int = at_least(1, 10000)
+    epochs: int = at_least(1, 50)
 
 
 @dataclass
@@ -118,8 +118,8 @@ class RCDMCheckpoints:
 
 @dataclass
 class RCDMSettings:
-    image_size: int | None = None
-    train_length: int | None = None
+    image_size: int | None = at_least(1, None)
+    train_length: int | None = at_least(1, None)
     out: str | None = _in("out")
     export: str | None = _in("out")
     unet: UNetConfig | None = None
@@ -131,8 +131,8 @@ class RCDMSettings:
 @dataclass
 class ICGANSettings:
     slot: str | None = None               # the representation IC-GAN is conditioned on
-    image_size: int | None = None
-    train_length: int | None = None
+    image_size: int | None = at_least(1, None)
+    train_length: int | None = at_least(1, None)
     out: str | None = _in("out")
     export: str | None = _in("out")
     model: ICGANConfig | None = None
@@ -143,9 +143,9 @@ class ICGANSettings:
 
 @dataclass
 class SuperResSettings:
-    small_size: int | None = None
-    large_size: int | None = None
-    train_length: int | None = None
+    small_size: int | None = at_least(1, None)
+    large_size: int | None = at_least(1, None)
+    train_length: int | None = at_least(1, None)
     out: str | None = _in("out")
     export: str | None = _in("out")
     unet: SuperResConfig | None = None
@@ -176,11 +176,11 @@ class Settings:
     """A profile of `_config.yml` (after `defaults`) or an overlay: every key either may hold."""
 
     description: str | None = None
-    seed: int = 0
+    seed: int = at_least(0, 0)
     device: str = "auto"
     cache_dir: str | None = _in("out")
     artifacts_dir: str | None = _in("out")
-    models_budget_s: float | None = None
+    models_budget_s: float | None = at_least(0, None)
     data: DataSettings | None = None
     encoders: EncoderSettings | None = None
     rcdm: RCDMSettings | None = None
@@ -304,7 +304,11 @@ def check_mapping(cls, values, where: str = "") -> list[str]:
 
 
 def _range_problems(value, meta, key: str) -> list[str]:
-    """The range of a number against its field's metadata ("min", "max", "gt"); lists are checked element-wise."""
+    """The range of a number against its field's metadata ("min", "max", "gt"), or a value against its "choices";
+    lists are checked element-wise."""
+    if "choices" in meta and not isinstance(value, (list, tuple)):
+        return [] if value in meta["choices"] else [
+            f"{key} is {value!r}; expected one of {', '.join(map(repr, meta['choices']))}"]
     if isinstance(value, (list, tuple)):
         return [p for i, v in enumerate(value) for p in _range_problems(v, meta, f"{key}[{i}]")]
     if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from rcdm_lib.conditioning import SlotLayout
+from rcdm_lib.fields import at_least, between
 
-# channel_mult presets of the official create_model (guided-diffusion script_util.py).
 CHANNEL_MULT_PRESETS = {
     512: (0.5, 1, 1, 2, 2, 4, 4),
     256: (1, 1, 2, 2, 4, 4),
@@ -55,23 +55,23 @@ class UNetConfig:
     one slot named "rep". No slots means an unconditional model (no `ssl_emb`).
     """
 
-    image_size: int = 64
-    in_channels: int = 3
-    model_channels: int = 128
-    num_res_blocks: int = 2
+    image_size: int = at_least(1, 64)
+    in_channels: int = at_least(1, 3)
+    model_channels: int = at_least(1, 128)
+    num_res_blocks: int = at_least(1, 2)
     attention_resolutions: tuple = (32, 16, 8)
     channel_mult: tuple | None = None
     learn_sigma: bool = True
-    num_heads: int = 4
-    num_head_channels: int = -1
-    num_heads_upsample: int = -1
+    num_heads: int = at_least(1, 4)
+    num_head_channels: int = at_least(-1, -1)
+    num_heads_upsample: int = at_least(-1, -1)
     use_scale_shift_norm: bool = True
     resblock_updown: bool = True
     conv_resample: bool = True
     use_new_attention_order: bool = False
-    dropout: float = 0.0
+    dropout: float = between(0.0, 1.0, 0.0)
     use_checkpoint: bool = False
-    rep_dim: int | None = None
+    rep_dim: int | None = at_least(1, None)
     rep_slots: tuple = field(default_factory=tuple)
     # Standardise each filled slot with the training features' per-dimension mean and std
     # (buffers rep_mean/rep_std, set by the training loop) before ssl_emb; empty slots and the

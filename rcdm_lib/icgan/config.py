@@ -6,6 +6,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from rcdm_lib.fields import above, at_least, between
+
 
 def _from_dict(cls, d: Mapping[str, Any]):
     known = {f.name for f in dataclasses.fields(cls)}
@@ -29,23 +31,23 @@ class ICGANConfig:
     The official 128px model is `OFFICIAL_ICGAN_128` (rcdm_lib/icgan/official.py).
     """
 
-    image_size: int = 16
-    rep_dim: int = 128
-    dim_z: int = 60
+    image_size: int = at_least(1, 16)
+    rep_dim: int = at_least(1, 128)
+    dim_z: int = at_least(1, 60)
     hier: bool = True
-    shared_dim_feat: int = 64
-    g_ch: int = 32
-    g_ch_mult: tuple[int, ...] = (4, 2, 1)
-    g_attention: tuple[int, ...] = ()        # resolutions with self-attention in G
-    d_ch: int = 32
-    d_ch_mult: tuple[int, ...] = (1, 2, 4)
-    d_attention: tuple[int, ...] = ()
-    bottom_width: int = 4
-    n_classes: int = 0                       # the official file keeps an (unused) class embedding
-    shared_dim: int = 0
+    shared_dim_feat: int = at_least(1, 64)
+    g_ch: int = at_least(1, 32)
+    g_ch_mult: tuple[int, ...] = at_least(1, (4, 2, 1))
+    g_attention: tuple[int, ...] = at_least(1, ())        # resolutions with self-attention in G
+    d_ch: int = at_least(1, 32)
+    d_ch_mult: tuple[int, ...] = at_least(1, (1, 2, 4))
+    d_attention: tuple[int, ...] = at_least(1, ())
+    bottom_width: int = at_least(1, 4)
+    n_classes: int = at_least(0, 0)                       # the official file keeps an (unused) class embedding
+    shared_dim: int = at_least(0, 0)
     normalize_rep: bool = True
-    bn_eps: float = 1e-5                     # BigGAN-PyTorch defaults
-    sn_eps: float = 1e-6
+    bn_eps: float = above(0.0, 1e-5)                     # BigGAN-PyTorch defaults
+    sn_eps: float = above(0.0, 1e-6)
 
     def __post_init__(self):
         self.g_ch_mult, self.d_ch_mult = tuple(self.g_ch_mult), tuple(self.d_ch_mult)
@@ -96,21 +98,21 @@ class ICGANTrainConfig:
     G_lr 4e-5, D_lr 1e-4, num_D_steps 1, EMA 0.9999 from iteration 20000.
     """
 
-    steps: int = 1000
-    batch_size: int = 64
-    k_nn: int = 50
-    g_lr: float = 2e-4
-    d_lr: float = 2e-4
-    betas: tuple[float, float] = (0.0, 0.999)
-    adam_eps: float = 1e-6
-    num_d_steps: int = 1
-    ema_rate: float = 0.999
-    ema_start: int = 0               # before this step the EMA copies G (BigGAN's ema_start)
-    standing_batches: int = 16       # batches for the EMA generator's batch-norm statistics at the end
-    seed: int = 0
-    log_every: int = 50
-    ckpt_every: int = 500
-    keep_last: int = 2
+    steps: int = at_least(1, 1000)
+    batch_size: int = at_least(1, 64)
+    k_nn: int = at_least(1, 50)
+    g_lr: float = above(0.0, 2e-4)
+    d_lr: float = above(0.0, 2e-4)
+    betas: tuple[float, float] = between(0.0, 1.0, (0.0, 0.999))
+    adam_eps: float = above(0.0, 1e-6)
+    num_d_steps: int = at_least(1, 1)
+    ema_rate: float = between(0.0, 1.0, 0.999)
+    ema_start: int = at_least(0, 0)               # before this step the EMA copies G (BigGAN's ema_start)
+    standing_batches: int = at_least(0, 16)       # batches for the EMA generator's batch-norm statistics at the end
+    seed: int = at_least(0, 0)
+    log_every: int = at_least(1, 50)
+    ckpt_every: int = at_least(1, 500)
+    keep_last: int = at_least(1, 2)
 
     def __post_init__(self):
         self.betas = tuple(self.betas)

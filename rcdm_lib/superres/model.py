@@ -23,6 +23,7 @@ from typing import Any, Mapping
 import torch
 import torch.nn.functional as F
 
+from rcdm_lib.fields import at_least
 from rcdm_lib.unet import UNet, UNetConfig, config_differences
 
 FILE_FORMAT = "rcdm_lib.superres"
@@ -37,8 +38,8 @@ class SuperResConfig(UNetConfig):
     concatenated input: 2 x the image channels (6 for RGB), as the official model.
     """
 
-    in_channels: int = 6
-    small_size: int = 32
+    in_channels: int = at_least(2, 6)
+    small_size: int = at_least(1, 32)
 
     def __post_init__(self):
         if self.in_channels % 2:

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from rcdm_lib.fields import above, at_least, between
+from rcdm_lib.fields import above, at_least, between, one_of
 
 
 @dataclass
@@ -14,7 +14,7 @@ class DiffusionConfig:
     """The diffusion process the model is trained for (official create_gaussian_diffusion flags)."""
 
     steps: int = at_least(1, 1000)
-    noise_schedule: str = "linear"
+    noise_schedule: str = one_of("linear", "cosine", default="linear")
     learn_sigma: bool = True
 
     def build(self, timestep_respacing=""):
@@ -46,16 +46,16 @@ class TrainConfig:
     grad_accum: int = at_least(1, 1)   # micro-batches per optimizer step (batch_size must divide)
     lr: float = above(0.0, 1e-4)
     warmup_steps: int = at_least(0, 0)  # linear learning-rate warm-up
-    lr_final: float | None = None   # a cosine decay from lr to lr_final over the steps [lr_decay_start, lr_decay_end],
-    lr_decay_start: int = 0         # then lr_final; None: lr throughout (after the warm-up). Steps, not fractions of
-    lr_decay_end: int = 0           # `steps`, so a run extended on resume keeps its schedule
+    lr_final: float | None = at_least(0.0, None)   # a cosine decay from lr to lr_final over the steps [lr_decay_start, lr_decay_end],
+    lr_decay_start: int = at_least(0, 0)         # then lr_final; None: lr throughout (after the warm-up). Steps, not fractions of
+    lr_decay_end: int = at_least(0, 0)           # `steps`, so a run extended on resume keeps its schedule
     weight_decay: float = at_least(0.0, 0.0)
     ema_rate: float = between(0.0, 1.0, 0.9999)
     grad_clip: float | None = above(0.0, None)
     p_null: float = between(0.0, 1.0, 0.1)  # probability of the null condition (slot models)
     slot_weights: dict[str, float] | None = None  # relative frequency of slots (slot models); unnamed slots weigh 1;
                                                   # None: uniform
-    seed: int = 0
+    seed: int = at_least(0, 0)
     log_every: int = at_least(1, 10)
     ckpt_every: int = at_least(1, 200)
     keep_last: int = at_least(1, 2)
