@@ -7,6 +7,8 @@
 """
 from __future__ import annotations
 
+import functools
+import inspect
 import os
 import shutil
 from pathlib import Path
@@ -91,3 +93,19 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def holding_run_dir(fn):
+    """Decorate a training function of one process so that it runs holding its `run_dir` argument (RunLock); with
+    run_dir None (training in memory) there is nothing to hold."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        run_dir = sig.bind_partial(*args, **kwargs).arguments.get("run_dir")
+        if run_dir is None:
+            return fn(*args, **kwargs)
+        with RunLock(run_dir):
+            return fn(*args, **kwargs)
+
+    return wrapper

@@ -192,11 +192,22 @@ def test_a_16_bit_image_keeps_its_brightness():
 
 # ---------------------------------------------------------------- 5: two runs on one folder
 
-def test_a_second_run_on_a_folder_in_use_stops_before_touching_it(tmp_path):
-    from rcdm_lib.files import RunInUse, RunLock
+def _trainers():
+    from rcdm_lib.icgan.training import train_icgan
+    from rcdm_lib.superres.train import train_superres
     from rcdm_lib.training.config import DiffusionConfig, TrainConfig
     from rcdm_lib.training.loop import train_rcdm
 
+    return {"rcdm": lambda d: train_rcdm(None, DiffusionConfig(), TrainConfig(steps=1), None, d),
+            "superres": lambda d: train_superres(None, DiffusionConfig(), TrainConfig(steps=1), None, d),
+            "icgan": lambda d: train_icgan(None, None, None, None, run_dir=d)}
+
+
+@pytest.mark.parametrize("trainer", ["rcdm", "superres", "icgan"])
+def test_a_second_run_on_a_folder_in_use_stops_before_touching_it(tmp_path, trainer):
+    from rcdm_lib.files import RunInUse, RunLock
+
+    train = _trainers()[trainer]
     run_dir = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
@@ -204,7 +215,7 @@ def test_a_second_run_on_a_folder_in_use_stops_before_touching_it(tmp_path):
         (run_dir / ".lock").write_text(str(holder.pid))         # a live run holds the folder
         (run_dir / "metrics.jsonl").write_text('{"step": 5}\n')
         with pytest.raises(RunInUse, match=f"in use by PID {holder.pid}"):
-            train_rcdm(None, DiffusionConfig(), TrainConfig(steps=1), None, run_dir)
+            train(run_dir)
         assert (run_dir / "metrics.jsonl").read_text() == '{"step": 5}\n'
     finally:
         holder.kill()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from rcdm_lib.files import atomic_write_text, holding_run_dir
 from rcdm_lib.icgan.config import RUN_ONLY_FIELDS, ICGANConfig, ICGANTrainConfig
 from rcdm_lib.icgan.discriminator import Discriminator
 from rcdm_lib.icgan.generator import Generator, standing_statistics
@@ -58,6 +59,7 @@ def _check_data(cfg: ICGANConfig, images: torch.Tensor, features: torch.Tensor) 
                          f"got {list(features.shape)}")
 
 
+@holding_run_dir
 def train_icgan(model_cfg: ICGANConfig, train_cfg: ICGANTrainConfig, images: torch.Tensor, features: torch.Tensor,
                 run_dir=None, resume: bool = False, device="cpu", progress: bool = True,
                 provenance: dict | None = None, stop_after: int | None = None) -> ICGANResult:
@@ -96,7 +98,7 @@ def train_icgan(model_cfg: ICGANConfig, train_cfg: ICGANTrainConfig, images: tor
         elif not resume and latest_checkpoint(run_dir) is not None:
             raise ValueError(f"{run_dir} already holds checkpoints; pass resume=True (--resume) or another folder")
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.json").write_text(json.dumps(full_cfg, indent=1))
+        atomic_write_text(run_dir / "config.json", json.dumps(full_cfg, indent=1))
     log = MetricsLog(run_dir or ".", enabled=run_dir is not None, truncate_after=step if last_ckpt else 0)
 
     def draw(b):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from rcdm_lib.files import atomic_write_text, holding_run_dir
 from rcdm_lib.superres.model import SuperResConfig, SuperResUNet, save_superres
 from rcdm_lib.training.checkpoint import latest_checkpoint, load_matching_checkpoint, save_checkpoint
 from rcdm_lib.training.config import RUN_ONLY_FIELDS, DiffusionConfig, TrainConfig
@@ -27,6 +28,7 @@ def epoch_order(n: int, seed: int, epoch: int) -> list[int]:
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch)).tolist()
 
 
+@holding_run_dir
 def train_superres(config: SuperResConfig, diff_cfg: DiffusionConfig, train_cfg: TrainConfig, data, run_dir,
                    resume: bool = False, device="cpu", progress: bool = True,
                    stop_after: int | None = None) -> TrainResult:
@@ -60,7 +62,7 @@ def train_superres(config: SuperResConfig, diff_cfg: DiffusionConfig, train_cfg:
     elif not resume and latest_checkpoint(run_dir) is not None:
         raise ValueError(f"{run_dir} already holds checkpoints; pass --resume to continue or choose another --out")
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(full_cfg, indent=1))
+    atomic_write_text(run_dir / "config.json", json.dumps(full_cfg, indent=1))
     log = MetricsLog(run_dir, truncate_after=step if last_ckpt is not None else 0)
     bar = None
     if progress:
