@@ -152,7 +152,9 @@ def save_tiny_encoder(model: TinyEncoder, path: str | Path, extra: dict | None =
         meta["extra"] = json.dumps(extra)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(sd, str(path), metadata=meta)
+    tmp = path.with_name(f".{path.name}.tmp")   # a kill leaves the old encoder or the new one, never half
+    save_file(sd, str(tmp), metadata=meta)
+    tmp.replace(path)
     return path
 
 
