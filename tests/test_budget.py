@@ -9,6 +9,7 @@ import pytest
 
 from rcdm_lib.training import TrainConfig
 from rcdm_lib.training.budget import budget_steps, budgeted_config, min_budget_steps, scaled_steps
+from rcdm_lib.training.checkpoint import save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,7 +87,7 @@ def test_time_budget_resume_keeps_the_choice_of_the_start(monkeypatch, tmp_path)
     train = _train_script()
     chosen = budgeted_config(TrainConfig(steps=14000, lr=5e-4, warmup_steps=200), 6000)
     (tmp_path / "config.json").write_text(json.dumps({"train": chosen.to_dict()}))
-    (tmp_path / "ckpt_00000500.pt").write_bytes(b"")
+    save_checkpoint(tmp_path, 500, {"step": 500})    # a whole checkpoint (one cut short is passed over)
     cfg, probes = _fit(train, monkeypatch, tmp_path, 5.0, 4.0, resume=True)  # any budget: the run's own steps
     assert not probes and cfg.steps == 6000
     assert (cfg.lr_final, cfg.lr_decay_start, cfg.lr_decay_end) == (chosen.lr_final, 1800, 6000)
