@@ -8,6 +8,8 @@ import os
 import platform
 from pathlib import Path
 
+from rcdm_lib.files import atomic_write_text
+
 
 def file_sha256(path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
@@ -42,9 +44,7 @@ def update_manifest(path, key: str, entry: dict) -> None:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = json.loads(path.read_text()) if path.is_file() else {}
         data[key] = entry
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(sorted(data.items())), indent=2) + "\n")
-        tmp.replace(path)
+        atomic_write_text(path, json.dumps(dict(sorted(data.items())), indent=2) + "\n")
     path.with_suffix(".lock").unlink(missing_ok=True)
 
 

@@ -10,11 +10,12 @@ import copy
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from rcdm_lib.files import atomic_write_text
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "_config.yml"
@@ -151,10 +152,7 @@ def write_settings(settings: dict, folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / f"{hashlib.sha256(blob.encode()).hexdigest()[:16]}{SETTINGS_SUFFIX}"
     if not out.is_file():
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".settings-", suffix=".tmp")
-        with os.fdopen(fd, "w") as f:
-            f.write(blob + "\n")
-        os.replace(tmp, out)
+        atomic_write_text(out, blob + "\n")
     return out
 
 

@@ -186,13 +186,18 @@ def execute_notebook(src: Path, out: Path, params: dict, cwd=REPO_ROOT) -> float
         if "parameters" in tags and "remove-cell" not in tags:
             tags.append("remove-cell")
         if "injected-parameters" in tags:
-            cell.source = "\n".join(
-                f"{line.split(' = ', 1)[0]} = {json.dumps(Path(params[line.split(' = ', 1)[0]]).name)}"
-                if line.split(" = ", 1)[0] in PATH_PARAMETERS and params.get(line.split(" = ", 1)[0]) else line
-                for line in cell.source.splitlines())
+            cell.source = "\n".join(_shown_parameter(line, params) for line in cell.source.splitlines())
     nbformat.write(done, partial)
     os.replace(partial, out)
     return seconds
+
+
+def _shown_parameter(line: str, params: dict) -> str:
+    """A line `name = value` of papermill's injected cell as a page shows it: a path parameter by its last part."""
+    name = line.split(" = ", 1)[0]
+    if name in PATH_PARAMETERS and params.get(name):
+        return f"{name} = {json.dumps(Path(params[name]).name)}"
+    return line
 
 
 def _cache_entry(nb_path: Path, meta_path: Path, log) -> dict | None:
@@ -227,9 +232,8 @@ def run_notebooks(profile, only: str | None = None, book_dir=BOOK_DIR, cache_dir
         to_notebook(src)
     inputs = {_shown(p): _sha256(p) for p in input_files(profile)}
     lib = library_hash()
-    # the chapters read the merged settings (profile and overlay) from one file, named relative to the
-    # repository when inside it so that a page never shows where the user's checkout lies
-    # the chapters run in the repository: they get paths relative to it, so a page never prints where files lie
+    # the chapters read the merged settings (profile and overlay) from one file; they run in the repository and
+    # get paths relative to it, and a page shows path parameters by name only (_shown_parameter)
     written = write_settings(profile, repo_path(profile.get("cache_dir") or ".cache") / "settings")
     settings_file = os.path.relpath(written, REPO_ROOT)
     settings_key = settings_hash(profile)

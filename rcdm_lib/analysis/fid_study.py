@@ -95,8 +95,15 @@ class FidStudy:
             out[f"RCDM | {name}, real representations"] = self._sample(name, run.encode(name, cond))
         gen = torch.Generator().manual_seed(self.seed)
         train = run.data.split("train").batch(range(n_train)).images if (samplers or icgan_clusters) else None
+        train_h: dict[str, torch.Tensor] = {}       # each representation of the train images, encoded once
+
+        def encode_train(name):
+            if name not in train_h:
+                train_h[name] = run.encode(name, train)
+            return train_h[name]
+
         for name in samplers:
-            h = run.encode(name, train)
+            h = encode_train(name)
             out[f"RCDM | {name}, Gaussian noise on train reps"] = self._sample(
                 name, GaussianNoiseSampler(h, std=noise_std).sample(n, gen))
             out[f"RCDM | {name}, KDE* of train reps"] = self._sample(name, KDESampler(h).sample(n, gen))
@@ -105,7 +112,7 @@ class FidStudy:
         if icgan_clusters and run.icgan is not None:
             from rcdm_lib.icgan import KMeansInstanceSampler
 
-            ic, h = run.icgan, run.encode(run.icgan.slot, train)
+            ic, h = run.icgan, encode_train(run.icgan.slot)
             reps = {"real representations": run.encode(ic.slot, cond),
                     f"{icgan_clusters} k-means instances": KMeansInstanceSampler(h, icgan_clusters, seed=self.seed)
                     .sample(n, gen), "KDE* of train reps": KDESampler(h).sample(n, gen)}

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import torch
 
 from rcdm_lib.data.shapes import FACTORS, Factor
+from rcdm_lib.metrics.factor_probe import reading_scores
 
 HUES = ("red", "yellow", "green", "cyan", "blue", "magenta")
 GRAY = "gray"
@@ -87,17 +88,7 @@ class RunFactors:
     def score(self, batch) -> dict[str, dict]:
         """How well the readings of real images (at the RCDM resolution) match their truth: accuracy for a
         categorical factor, R^2 for a continuous one. The ceiling of every "kept" fraction."""
-        truth, read = self.truth(batch), self.read(self.run.rcdm_view(batch.images))
-        out = {}
-        for f in self.factors:
-            y, p = truth[f.name], read[f.name]
-            if f.kind == "categorical":
-                out[f.name] = {"metric": "accuracy", "value": float((p.long() == y.long()).float().mean())}
-            else:
-                y = y.double()
-                r2 = 1 - ((y - p.double()) ** 2).sum() / ((y - y.mean()) ** 2).sum().clamp_min(1e-12)
-                out[f.name] = {"metric": "r2", "value": float(r2)}
-        return out
+        return reading_scores(self.read(self.run.rcdm_view(batch.images)), self.truth(batch), self.factors)
 
     def describe_score(self, batch) -> str:
         return "factor readings of held-out real images at the RCDM resolution (the reader's ceiling): " + ", ".join(

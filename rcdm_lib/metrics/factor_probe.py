@@ -116,17 +116,22 @@ class FactorProbe:
     @torch.no_grad()
     def score(self, images: torch.Tensor, factors: dict) -> dict[str, dict]:
         """Accuracy (categorical) or R^2 (continuous) on held-out real images: the reader's ceiling."""
-        pred = self.predict(images)
-        out = {}
-        for f in self.factors:
-            y, p = torch.as_tensor(factors[f.name]), pred[f.name]
-            if f.kind == "categorical":
-                out[f.name] = {"metric": "accuracy", "value": float((p == y.long()).float().mean())}
-            else:
-                y = y.double()
-                r2 = 1 - ((y - p.double()) ** 2).sum() / ((y - y.mean()) ** 2).sum()
-                out[f.name] = {"metric": "r2", "value": float(r2)}
-        return out
+        return reading_scores(self.predict(images), factors, self.factors)
+
+
+def reading_scores(pred: dict, truth: dict, factors) -> dict[str, dict]:
+    """How well readings pred {name: [N]} match the truth {name: [N]}: {name: {"metric", "value"}}, accuracy for a
+    categorical factor, R^2 for a continuous one."""
+    out = {}
+    for f in factors:
+        y, p = torch.as_tensor(truth[f.name]), pred[f.name]
+        if f.kind == "categorical":
+            out[f.name] = {"metric": "accuracy", "value": float((p.long() == y.long()).float().mean())}
+        else:
+            y = y.double()
+            r2 = 1 - ((y - p.double()) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+            out[f.name] = {"metric": "r2", "value": float(r2)}
+    return out
 
 
 def factor_agreement(pred: dict, ref: dict, factors, tolerance: float = DEFAULT_TOLERANCE) -> dict[str, torch.Tensor]:

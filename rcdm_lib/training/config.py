@@ -46,9 +46,11 @@ class TrainConfig:
     grad_accum: int = at_least(1, 1)   # micro-batches per optimizer step (batch_size must divide)
     lr: float = above(0.0, 1e-4)
     warmup_steps: int = at_least(0, 0)  # linear learning-rate warm-up
-    lr_final: float | None = at_least(0.0, None)   # a cosine decay from lr to lr_final over the steps [lr_decay_start, lr_decay_end],
-    lr_decay_start: int = at_least(0, 0)         # then lr_final; None: lr throughout (after the warm-up). Steps, not fractions of
-    lr_decay_end: int = at_least(0, 0)           # `steps`, so a run extended on resume keeps its schedule
+    # a cosine decay from lr to lr_final over the steps [lr_decay_start, lr_decay_end], then lr_final; None: lr
+    # throughout (after the warm-up). Steps, not fractions of `steps`, so a run extended on resume keeps its schedule
+    lr_final: float | None = at_least(0.0, None)
+    lr_decay_start: int = at_least(0, 0)
+    lr_decay_end: int = at_least(0, 0)
     weight_decay: float = at_least(0.0, 0.0)
     ema_rate: float = between(0.0, 1.0, 0.9999)
     grad_clip: float | None = above(0.0, None)
