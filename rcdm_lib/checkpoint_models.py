@@ -17,7 +17,9 @@ from rcdm_lib.representations import RELEASED, Representation, describe, release
 from rcdm_lib.sampling import sample_from_reps, sample_unconditional
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.training.sources import rcdm_view
-from rcdm_lib.unet import UNet, UNetConfig, load_official_checkpoint, load_unet, read_unet_config, read_unet_extra
+from rcdm_lib.unet import (OFFICIAL_RCDM_EXPECTED, UNet, UNetConfig, load_official_checkpoint, load_unet,
+                           read_unet_config, read_unet_extra)
+from rcdm_lib.user_files import read_state_dict
 
 
 @dataclass
@@ -31,11 +33,8 @@ def checkpoint_rep_dim(path: Path) -> int | None:
     """The representation size a checkpoint is conditioned on, read without building the network."""
     if path.suffix == ".safetensors":
         return read_unet_config(path).rep_dim
-    sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-        sd = sd["state_dict"]
-    w = next((v for k, v in sd.items() if k.removeprefix("module.") == "ssl_emb.weight"), None) \
-        if isinstance(sd, dict) else None
+    sd = read_state_dict(path, "RCDM checkpoint", OFFICIAL_RCDM_EXPECTED, mmap=True)
+    w = sd.get("ssl_emb.weight")
     return None if w is None else int(w.shape[1])
 
 

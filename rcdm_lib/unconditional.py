@@ -17,6 +17,7 @@ import torch
 
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.unet import UNet, UNetConfig, compare_state_dict, load_official_checkpoint
+from rcdm_lib.user_files import UserFileError, read_state_dict
 
 RELEASE_PAGE = "https://github.com/openai/guided-diffusion#download-pre-trained-models"
 # MODEL_FLAGS of the guided-diffusion README for its unconditional ImageNet model
@@ -41,16 +42,11 @@ def unconditional_problems(path, flags: Mapping[str, Any] | None = None,
     read without building the network."""
     path = Path(path)
     try:
-        sd = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is named with its key
-        return [f"{key}: {path} cannot be read as a guided-diffusion checkpoint "
-                f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}); expected {DEFAULT_FILE} "
-                f"from {RELEASE_PAGE}"]
-    if isinstance(sd, dict) and isinstance(sd.get("state_dict"), dict):
-        sd = sd["state_dict"]
-    keys = {k.removeprefix("module.") for k in sd} if isinstance(sd, dict) else set()
-    if not keys:
-        return [f"{key}: {path} holds no state dict; expected an unconditional ADM such as {DEFAULT_FILE}"]
+        sd = read_state_dict(path, key, f"an unconditional ADM such as {DEFAULT_FILE} from {RELEASE_PAGE}",
+                             mmap=True)
+    except UserFileError as e:  # one sentence that already names the key and the file
+        return [str(e)]
+    keys = set(sd)
     if "ssl_emb.weight" in keys:
         return [f"{key}: {path.name} is conditioned on a representation (an RCDM file); expected an unconditional "
                 f"ADM such as {DEFAULT_FILE}"]
@@ -63,7 +59,7 @@ def unconditional_problems(path, flags: Mapping[str, Any] | None = None,
             probe = UNet(UNetConfig.from_official_flags({**flags, "feat_cond": False}))
     except (ValueError, TypeError) as e:
         return [f"unconditional.flags: {e}"]
-    report = compare_state_dict(probe, {k.removeprefix("module."): v for k, v in sd.items()})
+    report = compare_state_dict(probe, sd)
     if any(report.values()):
         first = [f"{k}: the flags give {list(want)}, the file has {list(got)}" for k, want, got in report["misshaped"]]
         first += [f"{k} missing from the file" for k in report["missing"]]

@@ -24,6 +24,8 @@ from torch.utils.checkpoint import checkpoint as grad_checkpoint
 
 from rcdm_lib.conditioning import SlotLayout
 from rcdm_lib.fields import at_least, between
+from rcdm_lib.user_files import (load_strict, metadata_json, read_safetensors, read_state_dict,
+                                 safetensors_metadata)
 
 CHANNEL_MULT_PRESETS = {
     512: (0.5, 1, 1, 2, 2, 4, 4),
@@ -521,6 +523,12 @@ def raise_on_mismatch(report: dict, source: str, what: str = "the UNet config",
     raise ValueError("\n".join(lines))
 
 
+OFFICIAL_RCDM_EXPECTED = ("an official RCDM file (rcdm_ema_*.pt, a state dict), published at "
+                          "https://github.com/facebookresearch/RCDM (see its README for the download links)")
+OUR_UNET_EXPECTED = ("an RCDM model written by scripts/train.py (safetensors with metadata format=rcdm_lib.unet); "
+                     "an official rcdm_ema_*.pt file is read by load_official_checkpoint")
+
+
 def load_official_checkpoint(source, config: UNetConfig | None = None, map_location="cpu") -> UNet:
     """Load an official RCDM file (`rcdm_ema_*.pt`, a plain state dict) into our UNet, strictly.
 
@@ -530,17 +538,12 @@ def load_official_checkpoint(source, config: UNetConfig | None = None, map_locat
     """
     if isinstance(source, Mapping):
         state_dict, name = source, "<state dict>"
+        if isinstance(state_dict.get("state_dict"), Mapping):
+            state_dict = state_dict["state_dict"]
+        state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"RCDM checkpoint {path} not found. The official files (rcdm_ema_*.pt) are published at "
-                "https://github.com/facebookresearch/RCDM (see its README for the download links)."
-            )
-        state_dict, name = torch.load(path, map_location=map_location, weights_only=True), str(path)
-    if "state_dict" in state_dict and isinstance(state_dict["state_dict"], Mapping):
-        state_dict = state_dict["state_dict"]
-    state_dict = {k.removeprefix("module."): v for k, v in state_dict.items()}
+        state_dict = read_state_dict(source, "RCDM checkpoint", OFFICIAL_RCDM_EXPECTED, map_location=map_location)
+        name = str(source)
     if config is None:
         ssl = state_dict.get("ssl_emb.weight")
         flags = OFFICIAL_128_FLAGS if ssl is not None else {**OFFICIAL_128_FLAGS, "feat_cond": False}
@@ -575,28 +578,14 @@ def config_differences(a: UNetConfig, b: UNetConfig) -> list[str]:
 
 def read_unet_config(path) -> UNetConfig:
     """The UNetConfig stored inside one of our safetensors UNet files (the weights are not read)."""
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"UNet file {path} not found")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if meta.get("format") != "rcdm_lib.unet":
-        raise ValueError(
-            f"{path} is not an rcdm_lib UNet file (expected safetensors with metadata format=rcdm_lib.unet); "
-            "for an official rcdm_ema_*.pt file use load_official_checkpoint"
-        )
-    return UNetConfig.from_dict(json.loads(meta["unet_config"]))
+    meta = safetensors_metadata(path, "UNet file", OUR_UNET_EXPECTED, fmt="rcdm_lib.unet", require=("unet_config",))
+    return UNetConfig.from_dict(metadata_json(meta, "unet_config", path, "UNet file", OUR_UNET_EXPECTED))
 
 
 def read_unet_extra(path, key: str):
     """A value that save_unet stored with `extra` (JSON-decoded; a plain string as it was stored), or None when
     the file has none."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        value = (f.metadata() or {}).get(key)
+    value = safetensors_metadata(path, "UNet file", OUR_UNET_EXPECTED).get(key)
     if value is None:
         return None
     try:
@@ -608,8 +597,6 @@ def read_unet_extra(path, key: str):
 def load_unet(path, expect_config: UNetConfig | None = None, device="cpu") -> UNet:
     """Load one of our safetensors UNet files. With `expect_config`, a file of another config
     raises a ValueError naming the differing fields."""
-    from safetensors.torch import load_file
-
     path = Path(path)
     config = read_unet_config(path)
     if expect_config is not None and config.to_dict() != expect_config.to_dict():
@@ -617,5 +604,6 @@ def load_unet(path, expect_config: UNetConfig | None = None, device="cpu") -> UN
             f"{path} was trained with another UNet config: " + "; ".join(config_differences(expect_config, config))
         )
     model = UNet(config)
-    model.load_state_dict(load_file(str(path), device=str(device)), strict=True)
+    load_strict(model, read_safetensors(path, "UNet file", OUR_UNET_EXPECTED, device=device), path, "UNet file",
+                OUR_UNET_EXPECTED)
     return model.to(device)

@@ -238,7 +238,7 @@ def test_warm_start_takes_the_weights_and_this_datas_statistics(tmp_path):
     with pytest.raises(ValueError, match="model_channels"):
         train_rcdm(dataclasses.replace(ucfg, model_channels=64), DiffusionConfig(), cfg, new,
                    tmp_path / "c", progress=False, init_from=ckpt)
-    with pytest.raises(FileNotFoundError, match="no file"):
+    with pytest.raises(FileNotFoundError, match="--init-from .*none.pt does not exist"):
         train_rcdm(ucfg, DiffusionConfig(), cfg, new, tmp_path / "d", progress=False, init_from=tmp_path / "none.pt")
     # an exported EMA model (the shipped artifact) starts both the weights and the EMA
     save_unet(tmp_path / "ema.safetensors", src.ema)

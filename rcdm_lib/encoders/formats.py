@@ -75,16 +75,12 @@ class FormatError(ValueError):
     pass
 
 
-def load_torch_file(path: str | Path):
-    """torch.load with weights_only=True; errors say what went wrong and what to do."""
-    path = Path(path)
-    try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise ValueError(
-            f"could not read {path} as a PyTorch checkpoint with weights_only=True ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}); expected a .pth/.torch file holding tensors only"
-        ) from e
+def load_torch_file(path: str | Path, what: str = "encoder weights",
+                    expected: str = "a .pth/.torch file holding tensors only"):
+    """torch.load with weights_only=True, through the one guarded loader (rcdm_lib.user_files)."""
+    from rcdm_lib.user_files import read_torch
+
+    return read_torch(path, what, expected)
 
 
 def _strip(sd: dict, prefix: str) -> dict:

@@ -16,6 +16,7 @@ import torch.nn as nn
 from rcdm_lib.artifacts import file_sha256
 from rcdm_lib.data.transforms import Preprocess
 from rcdm_lib.encoders.formats import PUBLISHED, READERS, build_head, load_torch_file
+from rcdm_lib.user_files import load_strict
 from rcdm_lib.encoders.tiny import METHODS as TINY_METHODS
 from rcdm_lib.encoders.tiny import is_tiny_encoder_file, load_tiny_encoder
 
@@ -42,7 +43,12 @@ class FrozenEncoder(nn.Module):
         return super().train(False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[N x 3 x H x W] in [-1, 1] -> [N x rep_dim]."""
+        """[N x 3 x H x W] in [-1, 1] -> [N x rep_dim]; images with NaN or infinite pixels are refused."""
+        bad = ~torch.isfinite(x.detach())
+        if bad.any():
+            n = int(bad.flatten(1).any(1).sum())
+            raise ValueError(f"encoder {self.name} ({self.layer}) was given {n} of {x.shape[0]} images with NaN or "
+                             f"infinite pixels; expected finite pixels in [-1, 1] (check how the images were made)")
         h = self.backbone(x)
         if h.ndim > 2:
             h = torch.flatten(nn.functional.adaptive_avg_pool2d(h, 1), 1)
@@ -149,12 +155,14 @@ def get_encoder(name: str, layer: str = "backbone", weights: str | Path | None =
                          "trained by scripts/train_encoder.py")
     from torchvision.models import resnet50
 
-    obj = load_torch_file(path)
+    obj = load_torch_file(path, f"encoder weights for {key!r}", f"{PUBLISHED[key].description}, published at "
+                                                                  f"{PUBLISHED[key].url}")
     backbone_sd, head_layers = READERS[key](obj)
     with torch.device("meta"):  # no random init: every tensor comes from the file (strict)
         backbone = resnet50(weights=None)
     backbone.fc = nn.Identity()
-    backbone.load_state_dict(backbone_sd, strict=True, assign=True)
+    load_strict(backbone, backbone_sd, path, f"encoder weights for {key!r}",
+                f"a ResNet-50 backbone: {PUBLISHED[key].description}", assign=True)
     head = None
     if layer == "head":
         if not head_layers:

@@ -168,21 +168,17 @@ def is_tiny_encoder_file(path: str | Path) -> bool:
         return False
 
 
-def load_tiny_encoder(path: str | Path) -> TinyEncoder:
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+TINY_EXPECTED = ("a tiny encoder written by scripts/train_encoder.py (safetensors with metadata "
+                 f"format={TINY_FORMAT}); train it with `python scripts/train_encoder.py --profile tiny`")
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"tiny encoder file {path} not found; train it with `python scripts/train_encoder.py --profile tiny`")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except Exception as e:
-        raise ValueError(f"{path} is not a safetensors file ({e}); expected a tiny encoder written by scripts/train_encoder.py") from e
-    if meta.get("format") != TINY_FORMAT or "config" not in meta:
-        raise ValueError(f"{path} has no '{TINY_FORMAT}' metadata; expected a tiny encoder written by scripts/train_encoder.py")
-    model = TinyEncoder(TinyEncoderConfig.from_dict(json.loads(meta["config"])))
-    sd = {k: (v.float() if v.is_floating_point() else v) for k, v in load_file(str(path)).items()}
-    model.load_state_dict(sd, strict=True)
+
+def load_tiny_encoder(path: str | Path) -> TinyEncoder:
+    from rcdm_lib.user_files import load_strict, metadata_json, read_safetensors, safetensors_metadata
+
+    what = "tiny encoder file"
+    meta = safetensors_metadata(path, what, TINY_EXPECTED, fmt=TINY_FORMAT, require=("config",))
+    model = TinyEncoder(TinyEncoderConfig.from_dict(metadata_json(meta, "config", path, what, TINY_EXPECTED)))
+    sd = {k: (v.float() if v.is_floating_point() else v)
+          for k, v in read_safetensors(path, what, TINY_EXPECTED).items()}
+    load_strict(model, sd, path, what, TINY_EXPECTED)
     return model

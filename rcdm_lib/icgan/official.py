@@ -63,20 +63,10 @@ def config_from_state_dict(sd: dict) -> ICGANConfig:
 
 def load_official_generator(path, device="cpu") -> Generator:
     """Load an official IC-GAN BigGAN generator file (G_ema_best*.pth) into rcdm_lib's Generator, eval mode."""
-    path = Path(path) if path else None
-    if path is None or not path.is_file():
-        raise FileNotFoundError(f"IC-GAN generator file {path} not found. Expected {EXPECTED}: download and "
-                                "unpack the archive and set icgan.weights in your --config file.")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # a pickle of objects, a truncated download, another format
-        raise ValueError(f"{path} could not be read as a PyTorch state dict ({type(e).__name__}: {e}). "
-                         f"Expected {EXPECTED}.") from None
-    if isinstance(sd, dict) and "G_ema" in sd and isinstance(sd["G_ema"], dict):
-        sd = sd["G_ema"]
-    if not isinstance(sd, dict) or not all(torch.is_tensor(v) for v in sd.values()):
-        raise ValueError(f"{path} holds no plain state dict of tensors. Expected {EXPECTED}.")
-    sd = {k.removeprefix("module."): v for k, v in sd.items()}
+    from rcdm_lib.user_files import read_state_dict
+
+    expected = f"{EXPECTED}: download and unpack the archive and set icgan.weights in your --config file"
+    sd = read_state_dict(path, "IC-GAN generator file", expected, wrappers=("G_ema", "state_dict"))
     config = config_from_state_dict(sd)
     with torch.device("meta"):
         probe = Generator(config).state_dict()

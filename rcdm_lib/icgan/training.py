@@ -193,12 +193,16 @@ def save_icgan(path, G: Generator, extra: dict | None = None) -> Path:
     return path
 
 
+ICGAN_EXPECTED = (f"an IC-GAN generator of ours (safetensors with metadata format={ICGAN_FORMAT}), written by "
+                  "`python scripts/train_icgan.py --profile <profile>`; the official G_ema_best*.pth is read by "
+                  "rcdm_lib.icgan.load_official_generator")
+
+
 def read_icgan_metadata(path) -> dict:
     """The metadata of an IC-GAN file, JSON values decoded."""
-    from safetensors import safe_open
+    from rcdm_lib.user_files import safetensors_metadata
 
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
+    meta = safetensors_metadata(path, "IC-GAN file", ICGAN_EXPECTED)
     out = {}
     for k, v in meta.items():
         try:
@@ -210,17 +214,14 @@ def read_icgan_metadata(path) -> dict:
 
 def load_icgan(path, device="cpu") -> Generator:
     """A generator saved by save_icgan, in eval mode (stored batch-norm statistics)."""
-    from safetensors.torch import load_file
+    from rcdm_lib.user_files import UserFileError, load_strict, read_safetensors, safetensors_metadata
 
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"IC-GAN file {path} not found; train it with "
-                                "`python scripts/train_icgan.py --profile <profile>`")
+    what = "IC-GAN file"
+    safetensors_metadata(path, what, ICGAN_EXPECTED, fmt=ICGAN_FORMAT, require=("icgan_config",))
     meta = read_icgan_metadata(path)
-    if meta.get("format") != ICGAN_FORMAT:
-        raise ValueError(f"{path} is not an rcdm_lib IC-GAN file (expected safetensors metadata format="
-                         f"{ICGAN_FORMAT}); for the official G_ema_best*.pth use "
-                         "rcdm_lib.icgan.load_official_generator")
+    if not isinstance(meta["icgan_config"], dict):
+        raise UserFileError(f"{what} {path} has an icgan_config entry that is not a JSON object; "
+                            f"expected {ICGAN_EXPECTED}")
     G = Generator(ICGANConfig.from_dict(meta["icgan_config"]))
-    G.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    load_strict(G, read_safetensors(path, what, ICGAN_EXPECTED), path, what, ICGAN_EXPECTED)
     return G.to(device).eval()

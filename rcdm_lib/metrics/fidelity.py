@@ -36,17 +36,10 @@ INCEPTION_SOURCE = ("torch-fidelity's URL_INCEPTION_V3 (github.com/toshas/torch-
 def checked_inception_weights(path, folder) -> Path:
     """The Inception weights at `path`, loaded with weights_only=True (a file whose unpickling would run code is
     refused), checked to hold tensors only, and written again into `folder` for torch-fidelity to load."""
-    path = Path(path)
-    expected = f"expected {INCEPTION_SOURCE}: a state dict of tensors (set metrics.inception_weights to it)"
-    if not path.is_file():
-        raise FileNotFoundError(f"Inception weights {path} do not exist; {expected}")
-    try:
-        sd = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - every refusal is named with the file
-        raise ValueError(f"Inception weights {path} cannot be loaded safely (weights_only=True refused it: "
-                         f"{str(e).splitlines()[0] if str(e) else type(e).__name__}); {expected}") from None
-    if not isinstance(sd, dict) or not sd or not all(isinstance(v, torch.Tensor) for v in sd.values()):
-        raise ValueError(f"Inception weights {path} hold a {type(sd).__name__}, not a state dict; {expected}")
+    from rcdm_lib.user_files import read_state_dict
+
+    expected = f"{INCEPTION_SOURCE}, a state dict of tensors (set metrics.inception_weights to it)"
+    sd = read_state_dict(path, "Inception weights", expected, wrappers=(), prefix="")
     out = Path(folder) / INCEPTION_FILE
     torch.save({str(k): v for k, v in sd.items()}, out)
     return out

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from rcdm_lib.fields import at_least
 from rcdm_lib.unet import UNet, UNetConfig, config_differences
+from rcdm_lib.user_files import load_strict, metadata_json, read_safetensors, safetensors_metadata
 
 FILE_FORMAT = "rcdm_lib.superres"
 
@@ -120,31 +121,23 @@ def save_superres(path, model: SuperResUNet, extra: Mapping[str, Any] | None = N
     return path
 
 
-def read_metadata(path) -> dict:
-    from safetensors import safe_open
+SUPERRES_EXPECTED = (f"a super-resolution model of ours (safetensors with metadata format={FILE_FORMAT}), written "
+                     "by scripts/train_superres.py; an official ADM upsampler (*_upsampler.pt) is read by "
+                     "rcdm_lib.superres.load_official_upsampler")
 
-    with safe_open(str(path), framework="pt") as f:
-        return f.metadata() or {}
+
+def read_metadata(path) -> dict:
+    return safetensors_metadata(path, "super-resolution model", SUPERRES_EXPECTED)
 
 
 def load_superres(path, expect_config: SuperResConfig | None = None, device="cpu") -> SuperResUNet:
     """Load a file written by save_superres (scripts/train_superres.py)."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"super-resolution model {path} not found")
-    meta = read_metadata(path)
-    if meta.get("format") != FILE_FORMAT:
-        raise ValueError(
-            f"{path} is not a super-resolution model of ours (expected safetensors with metadata "
-            f"format={FILE_FORMAT}, got {meta.get('format')!r}); for an official ADM upsampler (*_upsampler.pt) "
-            "use rcdm_lib.superres.load_official_upsampler"
-        )
-    config = SuperResConfig.from_dict(json.loads(meta["superres_config"]))
+    what = "super-resolution model"
+    meta = safetensors_metadata(path, what, SUPERRES_EXPECTED, fmt=FILE_FORMAT, require=("superres_config",))
+    config = SuperResConfig.from_dict(metadata_json(meta, "superres_config", path, what, SUPERRES_EXPECTED))
     if expect_config is not None and config.to_dict() != expect_config.to_dict():
         raise ValueError(f"{path} was trained with another config: "
                          + "; ".join(config_differences(expect_config, config)))
     model = SuperResUNet(config)
-    model.load_state_dict(load_file(str(path), device=str(device)), strict=True)
+    load_strict(model, read_safetensors(path, what, SUPERRES_EXPECTED, device=device), path, what, SUPERRES_EXPECTED)
     return model.to(device)

@@ -20,6 +20,7 @@ import torch
 from rcdm_lib.superres.model import SuperResConfig, SuperResUNet
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.unet import compare_state_dict, raise_on_mismatch
+from rcdm_lib.user_files import read_state_dict, require_file
 
 NUM_CLASSES = 1000
 RELEASE_URL = "https://openaipublic.blob.core.windows.net/diffusion/jul-2021/"
@@ -87,13 +88,10 @@ def load_official_upsampler(path, flags: Mapping[str, Any] | None = None, config
     """
     path = Path(path)
     known = ", ".join(UPSAMPLER_FLAGS)
-    if not path.is_file():
-        name = path.name if path.name in UPSAMPLER_FLAGS else "128_512_upsampler.pt"
-        raise FileNotFoundError(
-            f"ADM upsampler checkpoint {path} not found. The official upsamplers ({known}) are published by "
-            f"openai/guided-diffusion ({RELEASE_PAGE}), e.g. {RELEASE_URL}{name}; download one and set its path "
-            "as superres.checkpoint in your --config file."
-        )
+    name = path.name if path.name in UPSAMPLER_FLAGS else "128_512_upsampler.pt"
+    expected = (f"an official upsampler ({known}), published by openai/guided-diffusion ({RELEASE_PAGE}), e.g. "
+                f"{RELEASE_URL}{name}; download one and set its path as superres.checkpoint in your --config file")
+    require_file(path, "ADM upsampler checkpoint", expected)
     if config is None:
         if flags is None:
             if path.name not in UPSAMPLER_FLAGS:
@@ -102,10 +100,8 @@ def load_official_upsampler(path, flags: Mapping[str, Any] | None = None, config
             flags = UPSAMPLER_FLAGS[path.name]
         config = sr_config_from_official_flags(flags)
     diffusion = DiffusionConfig.from_official_flags(flags or {"learn_sigma": config.learn_sigma})
-    sd = torch.load(path, map_location=map_location, weights_only=True)
-    if "state_dict" in sd and isinstance(sd["state_dict"], Mapping):
-        sd = sd["state_dict"]
-    sd = official_to_ours(sd)
+    sd = official_to_ours(read_state_dict(path, "ADM upsampler checkpoint", expected, prefix="",
+                                          map_location=map_location))
     with torch.device("meta"):
         probe = SuperResUNet(config)
     raise_on_mismatch(compare_state_dict(probe, sd), f"{path} (upsampler)", what="the super-resolution config",

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import torch
 
+from rcdm_lib.user_files import UserFileError, read_torch
+
 CKPT_RE = re.compile(r"^ckpt_(\d{8})\.pt$")
 
 
@@ -55,8 +57,19 @@ def save_checkpoint(run_dir, step: int, state: dict, keep_last: int = 2) -> Path
     return path
 
 
-def load_checkpoint(path, map_location="cpu") -> dict:
-    return torch.load(path, map_location=map_location, weights_only=True)
+CHECKPOINT_EXPECTED = "a ckpt_N.pt checkpoint written by a training script of this project into its run folder"
+
+
+def load_checkpoint(path, map_location="cpu", what: str = "training checkpoint",
+                    keys: tuple[str, ...] = ("step",)) -> dict:
+    """A checkpoint of our training loop (weights_only=True); a file of another kind is one sentence naming it."""
+    state = read_torch(path, what, CHECKPOINT_EXPECTED, map_location=map_location)
+    missing = [k for k in keys if not isinstance(state, dict) or k not in state]
+    if missing:
+        held = f"a dict without {missing[0]!r}" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise UserFileError(f"{what} {path} is not a checkpoint of this project's training (it holds {held}); "
+                            f"expected {CHECKPOINT_EXPECTED}, or an exported .safetensors model")
+    return state
 
 
 def is_whole(path) -> bool:
@@ -95,7 +108,7 @@ def load_matching_checkpoint(path, current_config: dict, ignore=(), map_location
 
     `defaults`: {section: {field: default}}, the values of fields an older checkpoint's section lacks
     (a field added to a config later: the run that wrote the checkpoint trained with its default)."""
-    state = load_checkpoint(path, map_location=map_location)
+    state = load_checkpoint(path, map_location=map_location, keys=("step", "config"))
     saved = dict(state["config"])
     for section, fields in (defaults or {}).items():
         if isinstance(saved.get(section), dict):

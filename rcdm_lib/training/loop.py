@@ -30,6 +30,7 @@ from rcdm_lib.training.ema import EMA
 from rcdm_lib.training.graphs import CapturedStep, set_lr
 from rcdm_lib.training.metrics_log import MetricsLog
 from rcdm_lib.unet import UNet, UNetConfig, save_unet
+from rcdm_lib.user_files import require_file
 
 
 class TrainingDiverged(RuntimeError):
@@ -64,10 +65,8 @@ def _warm_start(path, unet_cfg: UNetConfig, model: UNet, ema: EMA, log: bool) ->
     (safetensors, e.g. the shipped artifacts/tiny/rcdm/rcdm_slots.safetensors), which then
     starts both the weights and the EMA.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"--init-from: no file at {path} (a ckpt_*.pt checkpoint of an earlier run, "
-                                "or an exported .safetensors EMA model)")
+    path = require_file(path, "--init-from", "a ckpt_*.pt checkpoint of an earlier run, or an exported "
+                                             ".safetensors EMA model")
     if path.suffix == ".safetensors":
         from rcdm_lib.unet import load_unet
 
@@ -75,7 +74,7 @@ def _warm_start(path, unet_cfg: UNetConfig, model: UNet, ema: EMA, log: bool) ->
         src = load_unet(path, expect_config=unet_cfg).state_dict()
         weights, ema_weights, origin = src, src, "exported EMA model"
     else:
-        state = load_checkpoint(path)
+        state = load_checkpoint(path, what="--init-from", keys=("step", "config", "model", "ema"))
         diffs = config_mismatches(state["config"]["unet"], unet_cfg.to_dict(), prefix="unet.")
         if diffs:
             raise ValueError(f"cannot start from {path}: its network differs from this run's:\n  " + "\n  ".join(diffs))
