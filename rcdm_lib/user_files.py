@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import pickle
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -65,7 +64,7 @@ def read_torch(path, what: str, expected: str, mmap: bool = False, map_location=
             f"{what} {path} holds Python objects besides tensors, which are not loaded here because loading them "
             f"could run code ({_first_global(e)}); expected {expected}, a file of tensors only (re-save a file you "
             f"trust with torch.save(model.state_dict(), path))") from None
-    except (EOFError, zipfile.BadZipFile, RuntimeError, ValueError, OSError) as e:
+    except Exception as e:  # noqa: BLE001 - cut short, not a zip, a pickle stack in pieces: all one sentence
         raise UserFileError(f"{what} {path} cannot be read: it is cut short or not a PyTorch file ({_detail(e)}); "
                             f"expected {expected}") from None
 

@@ -104,10 +104,9 @@ def _describe(obj) -> str:
 
 def _fail(fmt: PublishedFormat, obj, why: str = "") -> FormatError:
     return FormatError(
-        f"this is not a {fmt.name} checkpoint in its published format{': ' + why if why else ''}. "
-        f"Expected {fmt.description} (file {fmt.filename}, published at {fmt.url}); got {_describe(obj)}. "
-        f"Pass the file of the encoder you asked for, or the matching encoder name."
-    )
+        f"is not a {fmt.name} checkpoint in its published format{' (' + why + ')' if why else ''}: it holds "
+        f"{_describe(obj)}; expected {fmt.description} (file {fmt.filename}, published at {fmt.url}), or the "
+        "encoder name that matches the file")
 
 
 def _check_backbone(fmt, obj, sd: dict) -> dict:

@@ -15,8 +15,8 @@ import torch.nn as nn
 
 from rcdm_lib.artifacts import file_sha256
 from rcdm_lib.data.transforms import Preprocess
-from rcdm_lib.encoders.formats import PUBLISHED, READERS, build_head, load_torch_file
-from rcdm_lib.user_files import load_strict
+from rcdm_lib.encoders.formats import PUBLISHED, READERS, FormatError, build_head, load_torch_file
+from rcdm_lib.user_files import MissingUserFile, UserFileError, load_strict, require_file
 from rcdm_lib.encoders.tiny import METHODS as TINY_METHODS
 from rcdm_lib.encoders.tiny import is_tiny_encoder_file, load_tiny_encoder
 
@@ -101,23 +101,15 @@ def wrap_encoder(encoder: Callable | nn.Module, rep_dim: int | None = None, name
 
 
 def _resolve_weights(name: str, weights) -> Path:
+    if name in PUBLISHED:
+        expected = (f"the {name} file ({PUBLISHED[name].filename}), published at {PUBLISHED[name].url}: download it "
+                    f"and pass its path (weights=PATH, or encoders.weights.{name} in your --config file)")
+    else:
+        expected = (f"the tiny {name} encoder: train it with `python scripts/train_encoder.py --profile tiny "
+                    f"--method {name}`")
     if weights is None:
-        where = ""
-        if name in PUBLISHED:
-            where = f"; the file {PUBLISHED[name].filename} is published at {PUBLISHED[name].url}"
-        else:
-            where = f"; train it with `python scripts/train_encoder.py --profile tiny --method {name}`"
-        raise FileNotFoundError(f"no weights given for encoder {name!r}: pass weights=PATH or set encoders.weights.{name} in your --config file{where}")
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        if name in PUBLISHED:
-            raise FileNotFoundError(
-                f"encoder weights file {path} not found; the {name} file ({PUBLISHED[name].filename}) is published at "
-                f"{PUBLISHED[name].url}: download it and pass its path (weights=PATH, or encoders.weights.{name} in your --config file)")
-        raise FileNotFoundError(
-            f"encoder weights file {path} not found; train it with "
-            f"`python scripts/train_encoder.py --profile tiny --method {name}`")
-    return path
+        raise MissingUserFile(f"no weights given for encoder {name!r}; expected {expected}")
+    return require_file(Path(weights).expanduser(), "encoder weights file", expected)
 
 
 def get_encoder(name: str, layer: str = "backbone", weights: str | Path | None = None,
@@ -157,7 +149,10 @@ def get_encoder(name: str, layer: str = "backbone", weights: str | Path | None =
 
     obj = load_torch_file(path, f"encoder weights for {key!r}", f"{PUBLISHED[key].description}, published at "
                                                                   f"{PUBLISHED[key].url}")
-    backbone_sd, head_layers = READERS[key](obj)
+    try:
+        backbone_sd, head_layers = READERS[key](obj)
+    except FormatError as e:  # the reader knows the layout, not the file
+        raise UserFileError(f"encoder weights for {key!r} {path} {e}") from None
     with torch.device("meta"):  # no random init: every tensor comes from the file (strict)
         backbone = resnet50(weights=None)
     backbone.fc = nn.Identity()
