@@ -109,3 +109,50 @@ def holding_run_dir(fn):
             return fn(*args, **kwargs)
 
     return wrapper
+
+
+# --------------------------------------------------------------------------- exports: only when asked for
+
+def add_export_arg(parser, key: str, what: str = "the final EMA weights") -> None:
+    """--export [PATH] for a training script: a shipped file is written only when the command says so."""
+    parser.add_argument(
+        "--export", nargs="?", const="", default=None, metavar="PATH",
+        help=f"write {what} here when training ends; --export alone writes {key} of the settings (the shipped "
+             "file the book checks). Without it nothing outside the run folder is written")
+
+
+def export_target(option: str | None, default, key: str) -> Path | None:
+    """Where a training script exports: None without --export, the settings' `default` (key `key`) for a bare
+    --export, else the path given. The folder is checked writable now, so a run does not train for nothing."""
+    if option is None:
+        return None
+    if option == "" and not default:
+        raise ValueError(f"--export without a path writes {key}, which the settings do not set; give a path "
+                         "(--export PATH) or set the key in your --config file")
+    path = Path(option or default).expanduser().resolve()
+    check_writable(path, f"--export {path}")
+    return path
+
+
+def check_writable(path, what: str) -> None:
+    """A ValueError naming `what` when `path` cannot be written: a folder in its place, a file or folder without
+    write permission, or a first existing parent that cannot take a new folder."""
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{what}: {path} is a folder; expected a file path")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise ValueError(f"{what}: {path} exists and is not writable by this user")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ValueError(f"{what}: {parent} is a file, so the folder {path.parent} cannot be made")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{what}: the folder {parent} is not writable by this user")
+
+
+def not_exported_note(key: str, default) -> str:
+    """What a training script says when it ends without --export."""
+    where = f" ({default})" if default else ""
+    return (f"not exported: the weights stay in the run folder; add --export to write them to {key}{where}, "
+            "or --export PATH")

@@ -359,7 +359,7 @@ def ensure_models(profile, from_scratch: bool = False, log=print, budget_s: floa
         log(f"  time budget {budget_s:.0f} s: at most {enc_budget:.0f} s for the encoders")
     _train_encoders(profile, log, budget_s=enc_budget)
     icgan_done = ensure_icgan(profile, from_scratch=from_scratch, log=log)  # needs the encoders only
-    rcdm_args = [*settings_args(profile), "--no-progress"]
+    rcdm_args = [*settings_args(profile), "--export", "--no-progress"]
     if budget_s:
         left = budget_s - (time.perf_counter() - t0) - BUDGET_SLACK_S
         log(f"  time budget {budget_s:.0f} s: {left:.0f} s left for the RCDM")
@@ -401,7 +401,7 @@ def _train_encoders(profile: dict, log, budget_s: float | None = None) -> None:
     """scripts/train_encoder.py as two one-thread processes at once (the two cores of the CPU budget), each
     within `budget_s` seconds when given (--time-budget)."""
     budget = ["--time-budget", f"{budget_s:.0f}"] if budget_s else []
-    _run_script("train_encoder.py", *[[*settings_args(profile), *[a for m in g for a in ("--method", m)],
+    _run_script("train_encoder.py", *[[*settings_args(profile), "--export", *[a for m in g for a in ("--method", m)],
                                        *budget] for g in encoder_groups(profile)], log=log)
 
 
@@ -450,7 +450,7 @@ def ensure_icgan(profile, from_scratch: bool = False, log=print) -> str:
     if not ic.get("export"):
         return "no IC-GAN to train (icgan.export is not set)"
     path = repo_path(ic["export"])
-    args = [*settings_args(profile), "--no-progress"]
+    args = [*settings_args(profile), "--export", "--no-progress"]
     if path.is_file() and not from_scratch:
         _check_manifest(path, name, "IC-GAN", "train_icgan.py")
         trained_on = (read_icgan_metadata(path).get("data") or {}).get("encoder_sha256")
@@ -479,7 +479,7 @@ def ensure_superres(profile, from_scratch: bool = False, log=print) -> str:
         return "reused the super-resolution model (hash matches its manifest)"
     # --resume continues an interrupted run (or starts one); from scratch, a run folder with
     # checkpoints is an error that names it, as for scripts/train.py
-    _run_script("train_superres.py", [*settings_args(profile), "--no-progress"] + ([] if from_scratch else ["--resume"]),
+    _run_script("train_superres.py", [*settings_args(profile), "--export", "--no-progress"] + ([] if from_scratch else ["--resume"]),
                 log=log)
     return "trained the super-resolution model"
 

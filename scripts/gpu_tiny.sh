@@ -18,7 +18,7 @@ PROFILE=${PROFILE:-tiny} DEVICE=${DEVICE:-cuda} VARIANTS=${VARIANTS:-scripts/swe
 LOGS=runs/$PROFILE/gpu_logs; rm -rf "$LOGS"; mkdir -p "$LOGS"
 source "$(dirname "$0")/gpu_common.sh"
 stamp start
-( $PY scripts/train_superres.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$LOGS/superres.log" 2>&1
+( $PY scripts/train_superres.py --profile $PROFILE --export --device $DEVICE --threads 2 --no-progress >"$LOGS/superres.log" 2>&1
   stamp "superres rc=$?" ) &
 if [ "${ENCODERS:-train}" = sweep ]; then
   $PY scripts/sweep_encoders.py --deadline $(( BUDGET - 350 )) --profile $PROFILE --variants $VARIANTS \
@@ -28,16 +28,16 @@ else
   METHODS=$($PY -c "from rcdm_lib.config import load_profile; print(*load_profile('$PROFILE')['encoders']['methods'])")
   PIDS=()
   for m in $METHODS; do
-    $PY scripts/train_encoder.py --profile $PROFILE --device $DEVICE --method $m >"$LOGS/encoder_$m.log" 2>&1 &
+    $PY scripts/train_encoder.py --profile $PROFILE --export --device $DEVICE --method $m >"$LOGS/encoder_$m.log" 2>&1 &
     PIDS+=($!)
   done
   RCS=""; for pid in "${PIDS[@]}"; do wait "$pid"; RCS="$RCS $?"; done
   stamp "encoders ($METHODS) rc:$RCS"
 fi
-( $PY scripts/train_icgan.py --profile $PROFILE --device $DEVICE --threads 2 --no-progress >"$LOGS/icgan.log" 2>&1
+( $PY scripts/train_icgan.py --profile $PROFILE --export --device $DEVICE --threads 2 --no-progress >"$LOGS/icgan.log" 2>&1
   stamp "icgan rc=$?" ) &
 LEFT=$(( BUDGET - 25 - ($(date +%s) - T0) ))
-timeout $LEFT $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 8 --no-progress ${RCDM_OPTS:-} \
+timeout $LEFT $PY scripts/train.py --profile $PROFILE --export --device $DEVICE --threads 8 --no-progress ${RCDM_OPTS:-} \
   >"$LOGS/rcdm.log" 2>&1
 RC=$?
 stamp "rcdm rc=$RC (limit ${LEFT} s)"
@@ -45,7 +45,7 @@ if [ $RC -ne 0 ] && [ $RC -ne 124 ] && ! ls runs/$PROFILE/rcdm/ckpt_*.pt >/dev/n
   # a first start that failed before its first checkpoint (e.g. a compile or capture error): once more without
   rm -rf runs/$PROFILE/rcdm
   LEFT=$(( BUDGET - 25 - ($(date +%s) - T0) ))
-  timeout $LEFT $PY scripts/train.py --profile $PROFILE --device $DEVICE --threads 8 --no-progress \
+  timeout $LEFT $PY scripts/train.py --profile $PROFILE --export --device $DEVICE --threads 8 --no-progress \
     --no-cuda-graph --no-compile >>"$LOGS/rcdm.log" 2>&1
   stamp "rcdm without RCDM_OPTS rc=$? (limit ${LEFT} s)"
 fi

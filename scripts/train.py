@@ -30,6 +30,7 @@ import torch  # noqa: E402
 
 from rcdm_lib.artifacts import command_line, file_sha256, record_artifact  # noqa: E402
 from rcdm_lib.config import add_settings_args, settings_from_args  # noqa: E402
+from rcdm_lib.files import add_export_arg, export_target, not_exported_note  # noqa: E402
 from rcdm_lib.settings import SettingsError  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig, init_distributed, train_rcdm  # noqa: E402
 from rcdm_lib.precision import use_bf16  # noqa: E402
@@ -97,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ckpt-every", type=int, help="steps between checkpoints")
     g.add_argument("--keep-last", type=int, help="checkpoints kept")
     g.add_argument("--sample-every", type=int, help="steps between sample grids (0: none)")
-    g.add_argument("--export", help="write the final EMA weights here (default: rcdm.export of the profile)")
+    add_export_arg(g, "rcdm.export")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     g.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="finish within this many seconds of the script's start (one process): a fresh run times a "
@@ -186,6 +187,10 @@ def main(argv=None) -> int:
     info = init_distributed(args.device or profile.get("device", "auto"))
     unet_kw, diff_cfg, train_cfg = configs_from(profile, args)
     r = profile["rcdm"]
+    try:   # before the data and any training: a run that cannot write its export should not start
+        export = export_target(args.export, r.get("export"), "rcdm.export")
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     if args.encoder or profile.get("data", {}).get("root"):
         if not args.encoder:
             raise SystemExit("real-data training needs --encoder (supervised, dino, simclr, barlow, vicreg, swav)")
@@ -210,9 +215,9 @@ def main(argv=None) -> int:
     res = train_rcdm(unet_cfg, diff_cfg, train_cfg, data, out, resume=args.resume, info=info, init_from=args.init_from,
                      progress=not args.no_progress)
     if info.is_main and res.step == train_cfg.steps:
-        export = args.export or r.get("export")
-        if export:
-            export = Path(export)
+        if export is None:
+            print(not_exported_note("rcdm.export", r.get("export")), flush=True)
+        else:
             save_unet(export, res.ema, extra={"step": res.step, "diffusion": vars(diff_cfg),
                                               "train": train_cfg.to_dict(), "data": data.describe()})
             record_artifact(export, command=command_line("scripts/train.py", argv or sys.argv[1:]),

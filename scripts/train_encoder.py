@@ -4,8 +4,9 @@
     python scripts/train_encoder.py --profile tiny --method simclr --method dino
     python scripts/train_encoder.py --profile tiny --method dino --method barlow --time-budget 2400
 
-Writes <encoders.dir>/<method>.safetensors (weights + config) and an entry in
-<encoders.dir>/manifest.json: sha256, exact command, hardware, training time.
+Writes <folder>/<method>.safetensors (weights + config) and an entry in <folder>/manifest.json: sha256, exact
+command, hardware, training time. The folder is runs/<profile>/encoders (or --out-dir); the shipped encoders.dir
+is written only with --export (make book passes it when it trains the models).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from rcdm_lib.config import add_settings_args, repo_path, settings_from_args  # 
 from rcdm_lib.data.shapes import FactorShapes  # noqa: E402
 from rcdm_lib.encoders.tiny import METHODS, save_tiny_encoder  # noqa: E402
 from rcdm_lib.encoders.training import encoder_train_config, time_encoder_step, train_tiny_encoder  # noqa: E402
+from rcdm_lib.files import check_writable  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -33,7 +35,10 @@ def main(argv=None) -> int:
     p.add_argument("--method", action="append", choices=METHODS, help="repeatable; default: encoders.methods of the profile")
     p.add_argument("--steps", type=int, help="override the profile's step budget (all methods)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: the 2-core budget runs two at once)")
-    p.add_argument("--out-dir", help="default: encoders.dir of the profile")
+    p.add_argument("--out-dir", help="where to write the encoders without --export (default: runs/<profile>/encoders)")
+    p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",
+                   help="write the encoders into DIR; --export alone writes encoders.dir of the settings (the shipped "
+                        "encoders the book checks)")
     p.add_argument("--device", default=None)
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
                    help="on a GPU, capture the whole training step once as a CUDA graph and replay it (default on; "
@@ -52,7 +57,17 @@ def main(argv=None) -> int:
     ecfg, dcfg = prof.get("encoders") or {}, prof.get("data") or {}
     if not ecfg:
         raise SystemExit(f"profile {args.profile!r} has no 'encoders' section in _config.yml; nothing to train")
-    out_dir = repo_path(args.out_dir or ecfg.get("dir") or Path(prof["artifacts_dir"]) / "encoders")
+    if args.export == "" and not ecfg.get("dir"):
+        raise SystemExit("--export without a folder writes encoders.dir, which the settings do not set; give a "
+                         "folder (--export DIR)")
+    if args.export is not None:
+        out_dir = repo_path(args.export or ecfg["dir"])
+    else:
+        out_dir = repo_path(args.out_dir or f"runs/{prof['profile']}/encoders")
+    try:   # before any training: a run that cannot write its encoders should not start
+        check_writable(out_dir / "manifest.json", "the encoders' folder")
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     from rcdm_lib.config import resolve_device
 
     device = resolve_device(args.device or prof.get("device", "auto"))

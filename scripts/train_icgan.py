@@ -24,6 +24,7 @@ import torch  # noqa: E402
 
 from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
 from rcdm_lib.config import add_settings_args, repo_path, resolve_device, settings_from_args  # noqa: E402
+from rcdm_lib.files import add_export_arg, export_target, not_exported_note  # noqa: E402
 from rcdm_lib.icgan import (Generator, ICGANConfig, ICGANTrainConfig, icgan_training_data, sample_icgan,  # noqa: E402
                             save_icgan, train_icgan)
 
@@ -35,7 +36,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, help="override icgan.train.steps")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2: the 2-core budget)")
     p.add_argument("--out", help="run folder for checkpoints (default: icgan.out)")
-    p.add_argument("--export", help="the exported EMA generator (default: icgan.export)")
+    add_export_arg(p, "icgan.export", "the EMA generator (and samples.png beside it)")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--restart", action="store_true",
                    help="delete the checkpoints in --out first (e.g. after the encoder was retrained)")
@@ -46,9 +47,13 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     profile = settings_from_args(args)
     ic = profile.get("icgan") or {}
-    if not ic.get("export"):
+    if not ic.get("export") and not args.export:
         raise SystemExit(f"profile {args.profile!r} has no icgan.export in _config.yml: the built-in profiles "
                          "(smoke, tiny) train IC-GAN; imagenet128 loads the official file (icgan.weights)")
+    try:   # before any training: a run that cannot write its export should not start
+        export = export_target(args.export, ic.get("export"), "icgan.export")
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     device = resolve_device(args.device or profile.get("device", "auto"))
     images, feats, provenance = icgan_training_data(profile, device=device)
     model_cfg = ICGANConfig(**{**(ic.get("model") or {}), "image_size": ic["image_size"], "rep_dim": feats.shape[1]})
@@ -71,7 +76,9 @@ def main(argv=None) -> int:
                       progress=not args.no_progress, provenance=provenance)
     if res.step < train_cfg.steps:
         return 1
-    export = repo_path(args.export or ic["export"])
+    if export is None:
+        print(not_exported_note("icgan.export", ic.get("export")), flush=True)
+        return 0
     save_icgan(export, res.G_ema, extra={"slot": provenance["slot"], "step": res.step, "train": train_cfg.to_dict(),
                                          "data": provenance})
     # a preview: the first 8 training images and 4 samples conditioned on each representation

@@ -25,6 +25,7 @@ import torch  # noqa: E402
 
 from rcdm_lib.artifacts import command_line, record_artifact  # noqa: E402
 from rcdm_lib.config import add_settings_args, resolve_device, settings_from_args  # noqa: E402
+from rcdm_lib.files import add_export_arg, export_target, not_exported_note  # noqa: E402
 from rcdm_lib.superres import SuperResConfig, SuperResUNet, save_superres, shapes_superres_source, train_superres  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig  # noqa: E402
 
@@ -36,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_settings_args(p)
     p.add_argument("--out", help="run folder for checkpoints and metrics (default: superres.out of the profile)")
-    p.add_argument("--export", help="write the final EMA weights here (default: superres.export of the profile)")
+    add_export_arg(p, "superres.export")
     p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in --out")
     p.add_argument("--device", help="cpu, cuda or auto (default: the profile's device)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
@@ -86,6 +87,10 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     model_cfg, diff_cfg, train_cfg = configs_from(profile, args)
     sr, data_cfg = profile["superres"], profile["data"]
+    try:   # before any training: a run that cannot write its export should not start
+        export = export_target(args.export, sr.get("export"), "superres.export")
+    except ValueError as e:
+        raise SystemExit(str(e)) from None
     device = resolve_device(args.device or profile.get("device", "auto"))
     data = shapes_superres_source(data_cfg["size"], data_cfg["seed"], sr["large_size"], sr["small_size"],
                                   sr["train_length"])
@@ -97,8 +102,9 @@ def main(argv=None) -> int:
           f"{device}; run folder {out}", flush=True)
     res = train_superres(model_cfg, diff_cfg, train_cfg, data, out, resume=args.resume, device=device,
                          progress=not args.no_progress)
-    if res.step == train_cfg.steps:
-        export = Path(args.export or sr.get("export") or out / "superres.safetensors")
+    if res.step == train_cfg.steps and export is None:
+        print(f"trained in {res.seconds:.0f} s; " + not_exported_note("superres.export", sr.get("export")))
+    elif res.step == train_cfg.steps:
         save_superres(export, res.ema, extra={"step": res.step, "diffusion": vars(diff_cfg),
                                               "train": train_cfg.to_dict(), "data": data.describe()})
         record_artifact(export, command=command_line("scripts/train_superres.py", argv or sys.argv[1:]),

@@ -139,6 +139,39 @@ def test_a_zero_or_negative_step_run_replaces_nothing_and_says_so(smoke_models, 
     assert "steps" in (proc.stderr + proc.stdout)[-2000:]
 
 
+def test_the_shipped_file_is_replaced_only_on_an_explicit_export(smoke_models, tmp_path):
+    shipped = tmp_path / "shipped" / "rcdm_slots.safetensors"
+    shipped.parent.mkdir()
+    shipped.write_bytes(b"the shipped model")
+    overlay = tmp_path / "mine.yaml"
+    overlay.write_text(f"rcdm:\n  export: {shipped}\n")
+
+    def train(*extra):
+        return subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--profile", "smoke", "--config",
+                               str(overlay), "--steps", "2", "--out", str(tmp_path / "run"), "--no-progress",
+                               "--threads", "1", *extra], cwd=ROOT, capture_output=True, text=True)
+
+    proc = train()
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shipped.read_bytes() == b"the shipped model", "a run without --export replaced rcdm.export"
+    assert "not exported" in proc.stdout and "--export" in proc.stdout
+    proc = train("--resume", "--export")   # nothing left to train: the bare option writes rcdm.export
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert shipped.read_bytes()[:8] != b"the ship" and "exported the EMA model to" in proc.stdout
+
+
+def test_an_export_that_cannot_be_written_stops_the_run_before_training(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    for target, said in ((blocker / "sub" / "rcdm.safetensors", "is a file"), (tmp_path, "is a folder")):
+        proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "train.py"), "--profile", "smoke",
+                               "--out", str(tmp_path / "run"), "--export", str(target), "--no-progress"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 1 and said in proc.stderr and str(target if said == "is a folder" else blocker) \
+            in proc.stderr, proc.stderr[-1000:]
+        assert "run folder" not in proc.stdout, "the data was made and the model built before the check"
+
+
 # ---------------------------------------------------------------- 6: flips from the global `random`
 
 def test_real_image_batches_depend_only_on_the_runs_generators(tmp_path):

@@ -254,7 +254,8 @@ def test_train_script_writes_artifact_and_manifest(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     enc_dir = REPO / load_profile("smoke")["encoders"]["dir"]
     if not (enc_dir / "simclr.safetensors").is_file():      # the smoke encoders train in seconds
-        subprocess.run([sys.executable, str(REPO / "scripts" / "train_encoder.py"), "--profile", "smoke"],
+        subprocess.run([sys.executable, str(REPO / "scripts" / "train_encoder.py"), "--profile", "smoke",
+                        "--export"],
                        env=env, check=True, capture_output=True, timeout=300)
     out, export = tmp_path / "run", tmp_path / "ic" / "icgan.safetensors"
     subprocess.run([sys.executable, str(REPO / "scripts" / "train_icgan.py"), "--profile", "smoke", "--steps", "3",

@@ -156,11 +156,11 @@ def test_from_scratch_trains_the_rcdm_last_in_the_time_left(monkeypatch):
     enc = pipeline.ENCODER_SHARE * (7200 - 300 - pipeline.BUDGET_SLACK_S)
     left = 7200 - 1000 - pipeline.BUDGET_SLACK_S
     assert calls == ["superres",
-                     ("train_encoder.py", ["--profile", "tiny", "--method", "dino", "--method", "barlow",
+                     ("train_encoder.py", ["--profile", "tiny", "--export", "--method", "dino", "--method", "barlow",
                                            "--time-budget", f"{enc:.0f}"],
-                      ["--profile", "tiny", "--method", "dino_noise", "--time-budget", f"{enc:.0f}"]),
+                      ["--profile", "tiny", "--export", "--method", "dino_noise", "--time-budget", f"{enc:.0f}"]),
                      "icgan",
-                     ("train.py", ["--profile", "tiny", "--no-progress", "--time-budget", f"{left}"])]
+                     ("train.py", ["--profile", "tiny", "--export", "--no-progress", "--time-budget", f"{left}"])]
     assert f"at most {enc:.0f} s for the encoders" in logged[0]
     assert f"{left} s left for the RCDM" in logged[1] and done.startswith("trained the tiny models in 5000 s")
     # the profile's budget by default; 0: the full recipes, no --time-budget
@@ -169,4 +169,4 @@ def test_from_scratch_trains_the_rcdm_last_in_the_time_left(monkeypatch):
     clock = iter([0.0, 10.0])
     pipeline.ensure_models("tiny", from_scratch=True, log=logged.append, budget_s=0)
     assert "--time-budget" not in calls[1][1] and "--time-budget" not in calls[1][2]
-    assert calls[-1] == ("train.py", ["--profile", "tiny", "--no-progress"])
+    assert calls[-1] == ("train.py", ["--profile", "tiny", "--export", "--no-progress"])

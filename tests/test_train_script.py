@@ -214,7 +214,7 @@ def test_imagenet128_trains_through_config_on_data_root_train(tmp_path):
                  "train": {"steps": 2, "batch_size": 2, "ckpt_every": 2, "log_every": 1}}}))
     train = _load_script("train")
     assert train.main(["--profile", "imagenet128", "--config", str(tmp_path / "mine.yaml"), "--encoder", "supervised",
-                       "--device", "cpu", "--no-progress"]) == 0
+                       "--device", "cpu", "--no-progress", "--export"]) == 0
     data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
     assert data["n"] == 6 and data["dataset"]["root"] == str(tmp_path / "data" / "train") and data["rep_dim"] == 2048
     assert (tmp_path / "run" / "export.safetensors").is_file()
