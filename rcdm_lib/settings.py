@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from rcdm_lib.data.augment import AugmentConfig
+from rcdm_lib.encoders.tiny import METHODS, TinyEncoderConfig
+from rcdm_lib.encoders.training import EncoderLoss, EncoderSchedule
 from rcdm_lib.fields import at_least
 from rcdm_lib.icgan.config import ICGANConfig, ICGANTrainConfig
 from rcdm_lib.superres.model import SuperResConfig
@@ -76,10 +79,34 @@ class EncoderWeights:
 
 @dataclass
 class EncoderMethodSettings:
-    train: dict = field(default_factory=dict)
-    model: dict = field(default_factory=dict)
-    loss: dict = field(default_factory=dict)
-    augment: dict = field(default_factory=dict)
+    train: EncoderSchedule | None = None
+    model: TinyEncoderConfig | None = None
+    loss: EncoderLoss | None = None
+    augment: AugmentConfig | None = None
+
+
+@dataclass
+class PerMethod:
+    """`encoders.per_method`: one section for each tiny encoder method."""
+
+    supervised: EncoderMethodSettings | None = None
+    simclr: EncoderMethodSettings | None = None
+    barlow: EncoderMethodSettings | None = None
+    vicreg: EncoderMethodSettings | None = None
+    dino: EncoderMethodSettings | None = None
+    dino_noise: EncoderMethodSettings | None = None
+
+
+@dataclass
+class MethodSteps:
+    """`encoders.steps`: the training steps of each tiny encoder method."""
+
+    supervised: int | None = at_least(1, None)
+    simclr: int | None = at_least(1, None)
+    barlow: int | None = at_least(1, None)
+    vicreg: int | None = at_least(1, None)
+    dino: int | None = at_least(1, None)
+    dino_noise: int | None = at_least(1, None)
 
 
 @dataclass
@@ -91,11 +118,11 @@ class ProbeSettings:
 @dataclass
 class EncoderSettings:
     dir: str | None = _in("out")         # the tiny encoders (trained there when missing)
-    methods: list[str] = field(default_factory=list)
-    model: dict = field(default_factory=dict)
-    train: dict = field(default_factory=dict)
-    steps: dict[str, int] = field(default_factory=dict)
-    per_method: dict[str, EncoderMethodSettings] = field(default_factory=dict)
+    methods: list[str] = field(default_factory=list, metadata={"choices": METHODS})
+    model: TinyEncoderConfig | None = None
+    train: EncoderSchedule | None = None
+    steps: MethodSteps | None = None
+    per_method: PerMethod | None = None
     probe: ProbeSettings | None = None
     weights: EncoderWeights | None = None
 

@@ -176,3 +176,21 @@ def test_make_book_passes_config_to_the_pipeline(tmp_path):
     out = subprocess.run(["make", "-n", "book", "PROFILE=smoke", f"CONFIG={cfg}"], cwd=REPO_ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert f"--profile smoke --config {cfg} --models --build" in " ".join(out.replace("\\\n", " ").split())
+
+
+def test_the_loss_section_holds_exactly_the_options_the_methods_read():
+    """encoders.per_method.<m>.loss is checked against EncoderLoss: it must hold every option some method reads
+    (else a valid setting is refused) and no other (else a typo passes the check)."""
+    import dataclasses
+
+    from rcdm_lib.encoders.tiny import METHODS
+    from rcdm_lib.encoders.training import EncoderLoss, _loss_options
+
+    read = set().union(*(_loss_options(m) for m in METHODS))
+    assert {f.name for f in dataclasses.fields(EncoderLoss)} == read
+    with pytest.raises(SettingsError, match=r"encoders\.per_method\.simclr\.loss\.temprature is not a setting; "
+                                            r"did you mean encoders\.per_method\.simclr\.loss\.temperature\?"):
+        load_settings("tiny", overrides={"encoders": {"per_method": {"simclr": {"loss": {"temprature": 0.1}}}}},
+                      check_files=False)
+    with pytest.raises(SettingsError, match=r"encoders\.methods\[1\] is 'dinno'; expected one of"):
+        load_settings("tiny", overrides={"encoders": {"methods": ["dino", "dinno"]}}, check_files=False)

@@ -13,24 +13,26 @@ from dataclasses import asdict, dataclass
 import torch
 import torch.nn.functional as F
 
+from rcdm_lib.fields import above, at_least, between
+
 
 @dataclass
 class AugmentConfig:
-    crop_scale: tuple[float, float] = (0.25, 1.0)   # area fraction of the random resized crop
-    crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
-    flip_p: float = 0.5
-    jitter_p: float = 0.8
-    brightness: float = 0.4
-    contrast: float = 0.4
-    saturation: float = 0.4
-    hue: float = 0.1
-    gray_p: float = 0.2
-    blur_p: float = 0.0
-    blur_sigma: tuple[float, float] = (0.1, 1.0)   # pixels at 32x32; scaled with image size
-    solarize_p: float = 0.0
-    noise_std: float = 0.0                         # additive N(0, std^2) in [-1, 1] units
-    noise_p: float = 0.0
-    out_size: int = 0                              # output side; 0 = input side (DINO local crops: smaller)
+    crop_scale: tuple[float, float] = between(0.0, 1.0, (0.25, 1.0))   # area fraction of the random resized crop
+    crop_ratio: tuple[float, float] = above(0.0, (3 / 4, 4 / 3))
+    flip_p: float = between(0.0, 1.0, 0.5)
+    jitter_p: float = between(0.0, 1.0, 0.8)
+    brightness: float = at_least(0.0, 0.4)
+    contrast: float = at_least(0.0, 0.4)
+    saturation: float = at_least(0.0, 0.4)
+    hue: float = between(0.0, 0.5, 0.1)
+    gray_p: float = between(0.0, 1.0, 0.2)
+    blur_p: float = between(0.0, 1.0, 0.0)
+    blur_sigma: tuple[float, float] = above(0.0, (0.1, 1.0))   # pixels at 32x32; scaled with image size
+    solarize_p: float = between(0.0, 1.0, 0.0)
+    noise_std: float = at_least(0.0, 0.0)                        # additive N(0, std^2) in [-1, 1] units
+    noise_p: float = between(0.0, 1.0, 0.0)
+    out_size: int = at_least(0, 0)                  # output side; 0 = input side (DINO local crops: smaller)
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "AugmentConfig":

@@ -16,24 +16,26 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.resnet import BasicBlock
 
+from rcdm_lib.fields import at_least, one_of
+
 TINY_FORMAT = "rcdm_lib.tiny_encoder"
 METHODS = ("supervised", "simclr", "barlow", "vicreg", "dino", "dino_noise")
 
 
 @dataclass
 class TinyEncoderConfig:
-    method: str = "simclr"
-    width: int = 32
-    blocks: tuple[int, ...] = (1, 1, 1)
-    stem_stride: int = 1
-    proj_hidden: int = 256
-    proj_out: int = 64
-    proj_layers: int = 2          # Linear(+BN+act) layers of the projector, last one plain Linear
-    proj_act: str = "relu"        # "relu" or "gelu" (DINO)
+    method: str = one_of(*METHODS, default="simclr")
+    width: int = at_least(1, 32)
+    blocks: tuple[int, ...] = at_least(1, (1, 1, 1))
+    stem_stride: int = at_least(1, 1)
+    proj_hidden: int = at_least(1, 256)
+    proj_out: int = at_least(1, 64)
+    proj_layers: int = at_least(1, 2)   # Linear(+BN+act) layers of the projector, last one plain Linear
+    proj_act: str = one_of("relu", "gelu", default="relu")   # "gelu": DINO
     proj_bn: bool = True          # BatchNorm in the projector's hidden layers (DINO's own head has none)
-    num_classes: int = 12         # supervised: the head is the classifier
-    prototypes: int = 0           # DINO: weight-normalised last layer (not part of the head output)
-    image_size: int = 32
+    num_classes: int = at_least(1, 12)   # supervised: the head is the classifier
+    prototypes: int = at_least(0, 0)     # DINO: weight-normalised last layer (not part of the head output)
+    image_size: int = at_least(1, 32)
 
     @property
     def rep_dim(self) -> int:

@@ -18,6 +18,7 @@ import torch
 from rcdm_lib.data.augment import AugmentConfig, SSLAugment
 from rcdm_lib.encoders.losses import DINOLoss, barlow_twins_loss, ema_update, nt_xent, supervised_ce, vicreg_loss
 from rcdm_lib.encoders.tiny import METHODS, TinyEncoder, TinyEncoderConfig
+from rcdm_lib.fields import above, at_least, between, one_of
 from rcdm_lib.precision import use_bf16
 from rcdm_lib.training.graphs import CapturedStep, set_lr
 
@@ -46,18 +47,45 @@ METHOD_DEFAULTS = {
 
 
 @dataclass
-class EncoderTrainConfig:
-    method: str = "simclr"
-    steps: int = 1000
-    batch_size: int = 256
-    lr: float = 2e-3
-    weight_decay: float = 1e-5
-    warmup_steps: int = 50
-    seed: int = 0
+class EncoderSchedule:
+    """How long and how fast an encoder trains: the `encoders.train` keys (and `per_method.<m>.train`)."""
+
+    steps: int = at_least(1, 1000)
+    batch_size: int = at_least(2, 256)   # the contrastive losses need two examples
+    lr: float = above(0.0, 2e-3)
+    weight_decay: float = at_least(0.0, 1e-5)
+    warmup_steps: int = at_least(0, 50)
+    seed: int = at_least(0, 0)
     cpu_bf16: bool = False  # bf16 autocast of the networks on a CPU with AMX/AVX512-BF16 (2x here); losses in fp32
-    model: dict = field(default_factory=dict)
-    augment: dict = field(default_factory=dict)
-    loss: dict = field(default_factory=dict)
+
+
+@dataclass
+class EncoderLoss:
+    """Every method's loss options (`per_method.<m>.loss`); a method reads its own, and
+    EncoderTrainConfig.resolved names an option the method does not read."""
+
+    temperature: float | None = above(0.0, None)        # SimCLR
+    lambd: float | None = at_least(0.0, None)           # Barlow Twins
+    sim_coeff: float | None = at_least(0.0, None)       # VICReg
+    std_coeff: float | None = at_least(0.0, None)
+    cov_coeff: float | None = at_least(0.0, None)
+    eps: float | None = above(0.0, None)                # Barlow Twins, VICReg
+    teacher_temp: float | None = above(0.0, None)       # DINO, Dino+n
+    student_temp: float | None = above(0.0, None)
+    center_momentum: float | None = between(0.0, 1.0, None)
+    ema_start: float | None = between(0.0, 1.0, None)
+    local_crops: int | None = at_least(0, None)
+    local_scale: tuple[float, float] | None = between(0.0, 1.0, None)
+    local_size: int | None = at_least(1, None)
+    norm_last_layer: bool | None = None
+
+
+@dataclass
+class EncoderTrainConfig(EncoderSchedule):
+    method: str = one_of(*METHODS, default="simclr")
+    model: dict = field(default_factory=dict)     # TinyEncoderConfig's keys (checked by the settings check)
+    augment: dict = field(default_factory=dict)   # AugmentConfig's keys
+    loss: dict = field(default_factory=dict)      # EncoderLoss's keys
 
     def resolved(self) -> "EncoderTrainConfig":
         """Method defaults merged under the explicit settings."""
