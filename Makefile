@@ -4,6 +4,7 @@ VENV ?= .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+JOBS ?= auto
 PROFILE ?= tiny
 CONFIG ?=
 FROM_SCRATCH ?=
@@ -23,11 +24,13 @@ $(STAMP): pyproject.toml | $(VPY)
 
 install: $(STAMP)
 
+# pytest-xdist: one worker per core (JOBS=1: one process), each test file on one worker so that its
+# module fixtures are built once; the smoke book and models are built once and shared by the workers.
 test: $(STAMP)
-	$(VPY) -m pytest -q $(PYTEST_ARGS)
+	$(VPY) -m pytest -q -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 test-slow: $(STAMP)
-	RCDM_SLOW=1 $(VPY) -m pytest -q $(PYTEST_ARGS)
+	RCDM_SLOW=1 $(VPY) -m pytest -q -n $(JOBS) --dist loadfile $(PYTEST_ARGS)
 
 # CONFIG=FILE: your own settings (a YAML file with a profile's keys) merged over the profile.
 # Models (reused with their hashes checked, or trained; FROM_SCRATCH=1 retrains), the

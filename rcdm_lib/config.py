@@ -91,6 +91,8 @@ def load_settings(profile: str, overlay: str | Path | None = None, overrides: di
     if overrides:
         layers.append(("the command line", overrides, Path.cwd()))
     problems = [f"{where}: {p}" for where, layer, _ in layers for p in layer_problems(layer)]
+    problems += [f"{where}: {p}" for i, (where, layer, _) in enumerate(layers[2:], 2)
+                 for p in nulled_problems(_merged_body(layers[:i]), layer)]
     if problems:   # each layer's keys and types, named with the file that says them
         raise SettingsError(problems)
     merged: dict = {}
@@ -99,6 +101,31 @@ def load_settings(profile: str, overlay: str | Path | None = None, overrides: di
     check_settings(merged, check_files=check_files)
     merged.update(profile=profile, overlay=str(overlay) if overlay is not None else None)
     return merged
+
+
+def _merged_body(layers) -> dict:
+    out: dict = {}
+    for _, layer, _ in layers:
+        out = _deep_merge(out, layer)
+    return out
+
+
+def nulled_problems(below: dict, layer: dict, where: str = "") -> list[str]:
+    """Keys that `layer` sets to null where the layers below it give a value the scripts need (every setting but
+    a path, which null switches off): a null there would fail later, inside the work."""
+    from rcdm_lib.settings import Settings, is_path_key
+
+    out = []
+    for key, value in layer.items():
+        full = f"{where}.{key}" if where else str(key)
+        if key not in below or below[key] is None:
+            continue
+        if isinstance(value, dict) and isinstance(below[key], dict):
+            out += nulled_problems(below[key], value, full)
+        elif value is None and not is_path_key(Settings, full):
+            out.append(f"{full} is null, but the profile sets it ({below[key]!r}) and the work needs a value: give "
+                       "one, or leave the key out to keep the profile's")
+    return out
 
 
 def read_overlay(path: Path) -> dict:

@@ -359,7 +359,9 @@ def ensure_models(profile, from_scratch: bool = False, log=print, budget_s: floa
         log(f"  time budget {budget_s:.0f} s: at most {enc_budget:.0f} s for the encoders")
     _train_encoders(profile, log, budget_s=enc_budget)
     icgan_done = ensure_icgan(profile, from_scratch=from_scratch, log=log)  # needs the encoders only
-    rcdm_args = [*settings_args(profile), "--export", "--no-progress"]
+    # --resume continues a run that a kill interrupted (or starts one); from scratch, a run folder with checkpoints
+    # is an error that names it
+    rcdm_args = [*settings_args(profile), "--export", "--no-progress", *([] if from_scratch else ["--resume"])]
     if budget_s:
         left = budget_s - (time.perf_counter() - t0) - BUDGET_SLACK_S
         log(f"  time budget {budget_s:.0f} s: {left:.0f} s left for the RCDM")

@@ -371,6 +371,17 @@ def check_value(tp, value, key: str) -> list[str]:
     return [p] if p else []
 
 
+def is_path_key(cls, dotted: str) -> bool:
+    """Whether the dotted key names a field with path metadata ("file", "dir", "out") under dataclass `cls`."""
+    *sections, last = dotted.split(".")
+    for name in sections:
+        base, _ = _strip_optional(_hints(cls).get(name, Any)) if dataclasses.is_dataclass(cls) else (Any, True)
+        if not dataclasses.is_dataclass(base):
+            return False
+        cls = base
+    return dataclasses.is_dataclass(cls) and last in path_fields(cls)
+
+
 def path_fields(cls) -> dict[str, str]:
     """{field name: "file" | "dir" | "out"} of dataclass `cls`."""
     return {f.name: f.metadata["path"] for f in dataclasses.fields(cls) if "path" in f.metadata}

@@ -18,6 +18,34 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_slow)
 
 
+def pytest_configure(config):
+    """Under pytest-xdist (make test: -n auto) each worker keeps to its share of the CPU threads."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)   # the scripts and notebook kernels the tests start
+
+
+def shared_dir(tmp_path_factory) -> Path:
+    """A folder every xdist worker of this session sees (the session's own base folder without xdist)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+@pytest.fixture(scope="session")
+def smoke_models(tmp_path_factory):
+    """The smoke profile's models, trained once when missing (seconds), one worker at a time."""
+    from filelock import FileLock
+
+    from rcdm_lib import pipeline
+
+    with FileLock(str(shared_dir(tmp_path_factory) / "smoke_models.lock")):
+        pipeline.ensure_models("smoke", log=lambda s: None)
+
+
 @pytest.fixture
 def official_fixtures() -> Path:
     return FIXTURES

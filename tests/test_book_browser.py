@@ -39,13 +39,13 @@ def _require_browser():
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, smoke_models):
     from test_notebooks import build_smoke_book  # the same session-wide smoke book
 
     from rcdm_lib.pipeline import build_book, vendor_js
 
     _require_browser()
-    smoke_book = build_smoke_book(tmp_path_factory.mktemp("smoke-book"))
+    smoke_book = build_smoke_book(tmp_path_factory)
     vendor_js()
     index = build_book(smoke_book, title="RCDM reproduction (smoke)")
     root = index.parent

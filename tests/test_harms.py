@@ -122,11 +122,6 @@ def test_a_member_named_dot_dot_does_not_leave_the_vendor_folder(tmp_path, monke
 
 # ---------------------------------------------------------------- 2: a zero-step run replaces the shipped model
 
-@pytest.fixture(scope="module")
-def smoke_models():
-    pipeline.ensure_models("smoke", log=lambda s: None)
-
-
 @pytest.mark.parametrize("steps", ["0", "-5"])
 def test_a_zero_or_negative_step_run_replaces_nothing_and_says_so(smoke_models, tmp_path, steps):
     shipped = tmp_path / "rcdm_slots.safetensors"
@@ -274,3 +269,16 @@ def test_every_script_imports_the_library_of_its_own_checkout(tmp_path):
         if "another checkout" in r.stderr:
             wrong.append(script.name)
     assert not wrong, f"these scripts import rcdm_lib from the environment, not their checkout: {wrong}"
+
+
+# ---------------------------------------------------------------- acceptance 4: kill -9 during make book
+
+@pytest.mark.slow
+def test_kill_9_five_times_then_the_book_of_a_run_never_interrupted(tmp_path):
+    """scripts/kill_book.py: `make book PROFILE=smoke`'s command killed (SIGKILL, its whole process group) at five
+    random moments, then run to the end, against an uninterrupted build in a second copy (about 10 min here)."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "kill_book.py"), "--work", str(tmp_path / "k"),
+                           "--kills", "5", "--seed", "0"], capture_output=True, text=True, timeout=3000)
+    print(proc.stdout[-3000:])
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "5 kills; books compared: the same chapters, results JSON and pages" in proc.stdout

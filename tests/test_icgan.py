@@ -248,15 +248,8 @@ def test_samples_are_nearer_their_own_conditioning_than_a_random_one():
     assert frac > 0.65, f"only {frac:.2f} of the samples are nearer their own conditioning"
 
 
-def test_train_script_writes_artifact_and_manifest(tmp_path):
-    from rcdm_lib.config import load_profile
-
+def test_train_script_writes_artifact_and_manifest(tmp_path, smoke_models):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    enc_dir = REPO / load_profile("smoke")["encoders"]["dir"]
-    if not (enc_dir / "simclr.safetensors").is_file():      # the smoke encoders train in seconds
-        subprocess.run([sys.executable, str(REPO / "scripts" / "train_encoder.py"), "--profile", "smoke",
-                        "--export"],
-                       env=env, check=True, capture_output=True, timeout=300)
     out, export = tmp_path / "run", tmp_path / "ic" / "icgan.safetensors"
     subprocess.run([sys.executable, str(REPO / "scripts" / "train_icgan.py"), "--profile", "smoke", "--steps", "3",
                     "--threads", "1", "--out", str(out), "--export", str(export), "--no-progress"],

@@ -16,31 +16,38 @@ from rcdm_lib.config import REPO_ROOT
 from rcdm_lib.pipeline import NOTEBOOK_DIR, notebook_sources
 
 BOOK_SOURCES = ["_config.yml", "_toc.yml", "intro.md", "_static"]
-_BUILT: dict = {}
 
 
-def build_smoke_book(tmp_root: Path) -> Path:
-    """Execute every notebook under `smoke` into a copy of the book sources (once per session)."""
-    if "book" in _BUILT:
-        return _BUILT["book"]
-    from rcdm_lib.pipeline import ensure_models, run_notebooks, time_table
+def build_smoke_book(tmp_path_factory) -> Path:
+    """Execute every notebook under `smoke` into a copy of the book sources, once per session: the first xdist
+    worker to get here builds it, the others wait for it and share it (the smoke models: the smoke_models
+    fixture)."""
+    from filelock import FileLock
 
-    ensure_models("smoke")
-    book = tmp_root / "book"
-    book.mkdir(parents=True)
-    for name in BOOK_SOURCES:
-        src = REPO_ROOT / "book" / name
-        (shutil.copytree if src.is_dir() else shutil.copy)(src, book / name)
-    t0 = time.perf_counter()
-    runs = run_notebooks("smoke", book_dir=book, cache_dir=tmp_root / "cache", log=lambda s: None)
-    print(f"\nsmoke notebooks executed in {time.perf_counter() - t0:.1f} s\n{time_table(runs)}")
-    _BUILT.update(book=book, runs=runs)
+    from conftest import shared_dir
+    from rcdm_lib.pipeline import run_notebooks, time_table
+
+    root = shared_dir(tmp_path_factory) / "smoke-book"
+    book, done = root / "book", root / "built"
+    root.mkdir(exist_ok=True)
+    with FileLock(str(root / "lock")):
+        if done.is_file():
+            return book
+        shutil.rmtree(book, ignore_errors=True)   # a book a killed worker left half built
+        book.mkdir()
+        for name in BOOK_SOURCES:
+            src = REPO_ROOT / "book" / name
+            (shutil.copytree if src.is_dir() else shutil.copy)(src, book / name)
+        t0 = time.perf_counter()
+        runs = run_notebooks("smoke", book_dir=book, cache_dir=root / "cache", log=lambda s: None)
+        print(f"\nsmoke notebooks executed in {time.perf_counter() - t0:.1f} s\n{time_table(runs)}")
+        done.write_text("built")
     return book
 
 
 @pytest.fixture(scope="session")
-def smoke_book(tmp_path_factory) -> Path:
-    return build_smoke_book(tmp_path_factory.mktemp("smoke-book"))
+def smoke_book(tmp_path_factory, smoke_models) -> Path:
+    return build_smoke_book(tmp_path_factory)
 
 
 # chapters whose numbers the Claims page must show

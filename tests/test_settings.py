@@ -194,3 +194,14 @@ def test_the_loss_section_holds_exactly_the_options_the_methods_read():
                       check_files=False)
     with pytest.raises(SettingsError, match=r"encoders\.methods\[1\] is 'dinno'; expected one of"):
         load_settings("tiny", overrides={"encoders": {"methods": ["dino", "dinno"]}}, check_files=False)
+
+
+def test_an_overlay_that_sets_a_needed_value_to_null_is_named_but_a_path_may_be_switched_off(tmp_path):
+    """Overlays cannot delete a key; a null over a size the profile sets would fail inside the work (a TypeError
+    in the UNet's constructor); over a path it switches the file off (e.g. our upsampler for the released one)."""
+    overlay = tmp_path / "mine.yaml"
+    overlay.write_text("rcdm:\n  image_size: null\nsuperres:\n  export: null\n")
+    with pytest.raises(SettingsError) as e:
+        load_settings("smoke", overlay, check_files=False)
+    assert f"--config {overlay}: rcdm.image_size is null, but the profile sets it (8)" in str(e.value)
+    assert "superres.export" not in str(e.value)
