@@ -28,6 +28,10 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO_ROOT))   # this checkout's rcdm_lib, whatever the environment has installed
+
+from rcdm_lib.config import add_settings_args, settings_from_args  # noqa: E402
+
 HALF_WRITTEN = ("*.partial.ipynb", "*.failed.ipynb", "*.tmp", ".*.tmp")
 
 
@@ -43,15 +47,16 @@ def copy_checkout(dest: Path) -> Path:
     return dest
 
 
-def book_command(profile: str) -> list[str]:
-    return [sys.executable, "scripts/run_notebooks.py", "--profile", profile, "--models", "--build"]
+def book_command(profile: str, overlay: str | None) -> list[str]:
+    return [sys.executable, "scripts/run_notebooks.py", "--profile", profile, "--models", "--build",
+            *(["--config", overlay] if overlay else [])]
 
 
-def start(repo: Path, profile: str, log: Path) -> subprocess.Popen:
+def start(repo: Path, command: list[str], log: Path) -> subprocess.Popen:
     env = dict(os.environ, OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "2"), PYTHONUNBUFFERED="1")
     env.pop("PYTHONPATH", None)   # the copy's own rcdm_lib, as a user's checkout would import it
     with open(log, "ab") as f:
-        return subprocess.Popen(book_command(profile), cwd=repo, env=env, stdout=f, stderr=subprocess.STDOUT,
+        return subprocess.Popen(command, cwd=repo, env=env, stdout=f, stderr=subprocess.STDOUT,
                                 start_new_session=True)   # its own process group: the kill takes every child
 
 
@@ -62,16 +67,17 @@ def stage_at(log: Path) -> str:
     return (marks or ["(nothing yet)"])[-1][:90]
 
 
-def run_to_end(repo: Path, profile: str, log: Path) -> float:
+def run_to_end(repo: Path, command: list[str], log: Path) -> float:
     t0 = time.perf_counter()
-    proc = start(repo, profile, log)
+    proc = start(repo, command, log)
     if proc.wait() != 0:
         raise SystemExit(f"the book in {repo} failed (exit {proc.returncode}); see {log}:\n"
                          + "\n".join(log.read_text(errors="replace").splitlines()[-30:]))
     return time.perf_counter() - t0
 
 
-def kill_loop(repo: Path, profile: str, kills: int, expected_s: float, rng: random.Random, log: Path) -> list[dict]:
+def kill_loop(repo: Path, command: list[str], kills: int, expected_s: float, rng: random.Random,
+              log: Path) -> list[dict]:
     """Start the book and SIGKILL its process group at a random moment, until `kills` kills landed. A moment is
     drawn from [2 s, an estimate of the time the book still needs]: `expected_s` less half the moments already
     spent (a kill loses the chapter it was in), or, after a run that ended by itself, that run's time (a rebuild:
@@ -81,7 +87,7 @@ def kill_loop(repo: Path, profile: str, kills: int, expected_s: float, rng: rand
         tries += 1
         moment = rng.uniform(2.0, max(4.0, expected_s - 0.5 * spent))
         t0 = time.perf_counter()
-        proc = start(repo, profile, log)
+        proc = start(repo, command, log)
         try:
             proc.wait(timeout=moment)
             took = time.perf_counter() - t0
@@ -127,22 +133,24 @@ def compare(reference: Path, killed: Path) -> list[str]:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--work", required=True, help="an empty folder for the two copies (several GB free not needed)")
-    p.add_argument("--profile", default="smoke")
+    add_settings_args(p, default_profile="smoke")
     p.add_argument("--kills", type=int, default=5)
     p.add_argument("--seed", type=int, default=0, help="seed of the kill moments")
     args = p.parse_args(argv)
     if args.kills < 1:
         raise SystemExit(f"--kills is {args.kills}; expected at least 1")
+    settings = settings_from_args(args)   # checked here, before two copies are made
+    command = book_command(args.profile, settings.get("overlay"))
     work = Path(args.work).resolve()
     if work.exists() and any(work.iterdir()):
         raise SystemExit(f"--work {work} is not empty; give an empty or new folder")
     reference, killed = copy_checkout(work / "reference"), copy_checkout(work / "killed")
     print(f"machine: {platform.node()}, {os.cpu_count()} CPUs, python {platform.python_version()}; "
           f"profile {args.profile}, {args.kills} kills, seed {args.seed}", flush=True)
-    ref_s = run_to_end(reference, args.profile, work / "reference.log")
+    ref_s = run_to_end(reference, command, work / "reference.log")
     print(f"uninterrupted book: {ref_s:.0f} s", flush=True)
-    rows = kill_loop(killed, args.profile, args.kills, ref_s, random.Random(args.seed), work / "killed.log")
-    final_s = run_to_end(killed, args.profile, work / "killed.log")
+    rows = kill_loop(killed, command, args.kills, ref_s, random.Random(args.seed), work / "killed.log")
+    final_s = run_to_end(killed, command, work / "killed.log")
     print("\n| run | kill at (s) | killed | stage the log had reached |\n| --- | --- | --- | --- |")
     for i, r in enumerate(rows, 1):
         print(f"| {i} | {r['moment_s']} | {'yes' if r['killed'] else 'no'} | {r['stage']} |")
