@@ -90,7 +90,11 @@ def load_settings(profile: str, overlay: str | Path | None = None, overrides: di
         layers.append((f"--config {overlay}", read_overlay(overlay), overlay.parent))
     if overrides:
         layers.append(("the command line", overrides, Path.cwd()))
-    problems = [f"{where}: {p}" for where, layer, _ in layers for p in layer_problems(layer)]
+    from rcdm_lib.settings import custom_checkpoint_problems, custom_names
+
+    custom = set().union(*(custom_names(layer) for _, layer, _ in layers))
+    problems = [f"{where}: {p}" for where, layer, _ in layers
+                for p in layer_problems(layer) + custom_checkpoint_problems(layer, custom)]
     problems += [f"{where}: {p}" for i, (where, layer, _) in enumerate(layers[2:], 2)
                  for p in nulled_problems(_merged_body(layers[:i]), layer)]
     if problems:   # each layer's keys and types, named with the file that says them
@@ -162,10 +166,10 @@ def layer_problems(values: dict) -> list[str]:
 
 def check_settings(settings: dict, check_files: bool = True) -> None:
     """Raise SettingsError when merged settings cannot run (see load_settings)."""
-    from rcdm_lib.settings import LOADER_KEYS, SettingsError, data_problems, file_problems
+    from rcdm_lib.settings import LOADER_KEYS, SettingsError, custom_checkpoint_problems, data_problems, file_problems
 
     body = {k: v for k, v in settings.items() if k not in LOADER_KEYS}
-    problems = layer_problems(body)
+    problems = layer_problems(body) + custom_checkpoint_problems(body)
     if check_files:
         problems += file_problems(body) + data_problems(body)
     if problems:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from rcdm_lib.data.augment import AugmentConfig
+from rcdm_lib.encoders.custom import CustomEncoderSpec
 from rcdm_lib.encoders.tiny import METHODS, TinyEncoderConfig
 from rcdm_lib.encoders.training import EncoderLoss, EncoderSchedule
 from rcdm_lib.fields import at_least
@@ -125,11 +126,16 @@ class EncoderSettings:
     per_method: PerMethod | None = None
     probe: ProbeSettings | None = None
     weights: EncoderWeights | None = None
+    custom: dict[str, CustomEncoderSpec] = field(default_factory=dict)   # your own encoders (rcdm_lib.encoders.custom)
 
 
 @dataclass
 class RCDMCheckpoints:
-    """One RCDM per representation: the official rcdm_ema_*.pt files or .safetensors exports of scripts/train.py."""
+    """One RCDM per representation: the official rcdm_ema_*.pt files or .safetensors exports of scripts/train.py.
+    Besides the release's names, a key may name an encoder of `encoders.custom` (checked on the merged settings:
+    custom_checkpoint_problems)."""
+
+    OPEN_KEYS = "file"   # the kind of path an extra key holds
 
     supervised_backbone: str | None = _in("file")
     simclr_backbone: str | None = _in("file")
@@ -322,6 +328,11 @@ def check_mapping(cls, values, where: str = "") -> list[str]:
     problems = []
     for key, value in values.items():
         full = f"{where}.{key}" if where else str(key)
+        if key not in hints and getattr(cls, "OPEN_KEYS", None):   # a name checked on the merged settings
+            if not (isinstance(value, str) or value is None):   # a typo of a release name, or a wrong type
+                near = difflib.get_close_matches(str(key), list(hints), n=1, cutoff=0.6)
+                problems.append(_unknown(str(key), where, hints) if near else f"{full} is {value!r}; expected a path")
+            continue
         if key not in hints:
             problems.append(_unknown(str(key), where, hints))
             continue
@@ -392,10 +403,15 @@ def walk_paths(cls, values: dict, where: str = ""):
     if not isinstance(values, dict) or not dataclasses.is_dataclass(cls):
         return
     hints, kinds = _hints(cls), path_fields(cls)
+    words = {f.name: f.metadata.get("word") for f in dataclasses.fields(cls)}
     for key, value in values.items():
         full = f"{where}.{key}" if where else key
         if key in kinds and isinstance(value, str):
-            yield values, key, kinds[key], full
+            if value != words.get(key):   # a field's one word that is not a path (weights: none)
+                yield values, key, kinds[key], full
+            continue
+        if key not in hints and getattr(cls, "OPEN_KEYS", None) and isinstance(value, str):
+            yield values, key, cls.OPEN_KEYS, full
             continue
         base, _ = _strip_optional(hints.get(key, Any))
         if dataclasses.is_dataclass(base):
@@ -428,6 +444,26 @@ def file_problems(values: dict) -> list[str]:
         elif kind == "dir" and not p.is_dir():
             problems.append(f"{full} names {p}, which is not a folder: fix {full} in your --config file")
     return problems
+
+
+def _section(values, *keys) -> dict:
+    """values[k1][k2]... when each is a mapping, else {} (a wrong type is named by the type check)."""
+    for k in keys:
+        values = values.get(k) if isinstance(values, dict) else None
+    return values if isinstance(values, dict) else {}
+
+
+def custom_names(values: dict) -> set[str]:
+    return set(_section(values, "encoders", "custom"))
+
+
+def custom_checkpoint_problems(values: dict, custom: set[str] | None = None) -> list[str]:
+    """rcdm.checkpoints keys that are neither a release name nor an encoder of encoders.custom (`custom`: the
+    names every layer of the settings declares; default: those `values` declares)."""
+    custom = custom_names(values) if custom is None else custom
+    valid = {f.name for f in dataclasses.fields(RCDMCheckpoints)} | custom
+    return [_unknown(k, "rcdm.checkpoints", valid) + ("" if custom else " (or declare it under encoders.custom)")
+            for k in _section(values, "rcdm", "checkpoints") if k not in valid]
 
 
 def data_problems(values: dict) -> list[str]:
