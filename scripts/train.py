@@ -35,7 +35,7 @@ from rcdm_lib.settings import SettingsError  # noqa: E402
 from rcdm_lib.training import DiffusionConfig, TrainConfig, init_distributed, train_rcdm  # noqa: E402
 from rcdm_lib.precision import use_bf16  # noqa: E402
 from rcdm_lib.training.distributed import cleanup  # noqa: E402
-from rcdm_lib.training.sources import folder_source, tiny_slot_source  # noqa: E402
+from rcdm_lib.training.sources import folder_source, named_encoder, shapes_source, tiny_slot_source  # noqa: E402
 from rcdm_lib.unet import UNet, UNetConfig, save_unet  # noqa: E402
 
 TRAIN_FLAGS = {  # option -> TrainConfig field
@@ -60,7 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", help="cpu, cuda or auto (default: the profile's device)")
     p.add_argument("--threads", type=int, help="torch CPU threads per process")
     g = p.add_argument_group("conditioning (imagenet128: one model per representation, as in the paper)")
-    g.add_argument("--encoder", help="supervised, dino, simclr, barlow, vicreg, swav (real-data profiles)")
+    g.add_argument("--encoder", help="train a single-representation RCDM on this encoder: supervised, dino, simclr, "
+                                     "barlow, vicreg, swav, or a name of encoders.custom in your --config file (on "
+                                     "data.root/train, or on the built-in data at smoke and tiny)")
     g.add_argument("--layer", default="backbone", help="backbone (trunk) or head (projector)")
     g.add_argument("--data", help="overrides data.root: a folder holding train/ and val/, each an ImageFolder "
                                   "(ImageNet layout); the model trains on train/")
@@ -188,19 +190,32 @@ def main(argv=None) -> int:
     unet_kw, diff_cfg, train_cfg = configs_from(profile, args)
     r = profile["rcdm"]
     try:   # before the data and any training: a run that cannot write its export should not start
-        export = export_target(args.export, r.get("export"), "rcdm.export")
+        if args.encoder:   # a single-representation model: its export is rcdm.checkpoints.<name>, not the slot model's
+            key = f"rcdm.checkpoints.{args.encoder}"
+            export = export_target(args.export, (r.get("checkpoints") or {}).get(args.encoder), key)
+        else:
+            export = export_target(args.export, r.get("export"), "rcdm.export")
     except ValueError as e:
         raise SystemExit(str(e)) from None
-    if args.encoder or profile.get("data", {}).get("root"):
+    if profile.get("data", {}).get("root"):
         if not args.encoder:
-            raise SystemExit("real-data training needs --encoder (supervised, dino, simclr, barlow, vicreg, swav)")
+            raise SystemExit("real-data training needs --encoder (supervised, dino, simclr, barlow, vicreg, swav, or "
+                             "a name of encoders.custom)")
         data = folder_source(profile, args.encoder, args.layer, info.device)
+        unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_dim": data.rep_dim})
+    elif args.encoder:   # one representation on the built-in data
+        try:
+            encoder = named_encoder(profile, args.encoder, args.layer, info.device)
+        except (ValueError, FileNotFoundError) as e:   # one sentence naming the key or the file
+            raise SystemExit(str(e)) from None
+        data = shapes_source(profile, encoder, device=info.device)
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_dim": data.rep_dim})
     else:
         data = tiny_slot_source(profile, device=info.device,  # the encoders run where the model trains
                                 p_null=train_cfg.p_null, slot_weights=train_cfg.slot_weights)
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_slots": data.layout.slots})
-    out = Path(args.out or r.get("out") or f"runs/{profile['profile']}/rcdm")
+    out = Path(args.out or (f"runs/{profile['profile']}/rcdm_{args.encoder}" if args.encoder else None)
+               or r.get("out") or f"runs/{profile['profile']}/rcdm")
     if info.is_main:
         with torch.device("meta"):  # count only: no allocation (422M parameters at imagenet128)
             n = sum(p.numel() for p in UNet(unet_cfg).parameters())
@@ -216,7 +231,9 @@ def main(argv=None) -> int:
                      progress=not args.no_progress)
     if info.is_main and res.step == train_cfg.steps:
         if export is None:
-            print(not_exported_note("rcdm.export", r.get("export")), flush=True)
+            print(not_exported_note(f"rcdm.checkpoints.{args.encoder}" if args.encoder else "rcdm.export",
+                                    (r.get("checkpoints") or {}).get(args.encoder) if args.encoder else r.get("export")),
+                  flush=True)
         else:
             save_unet(export, res.ema, extra={"step": res.step, "diffusion": vars(diff_cfg),
                                               "train": train_cfg.to_dict(), "data": data.describe()})

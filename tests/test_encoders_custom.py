@@ -144,3 +144,39 @@ def test_the_settings_check_a_custom_encoder_and_its_checkpoint_key(tmp_path):
                                               checkpoints={"mine": "r.pt"}))
     assert settings["encoders"]["custom"]["mine"]["weights"] == "none"          # the word, not a path
     assert settings["rcdm"]["checkpoints"]["mine"] == str(tmp_path / "r.pt")    # against the overlay's folder
+
+
+def test_train_py_trains_a_single_representation_rcdm_on_a_custom_encoder_and_records_its_identity(user_folder):
+    """scripts/train.py --config FILE --encoder NAME on the built-in data (smoke, 2 steps): the export holds the
+    encoder's identity, and a bare --export without rcdm.checkpoints.<name> asks for a path."""
+    import subprocess
+
+    from rcdm_lib.artifacts import file_sha256
+    from rcdm_lib.unet import read_unet_config, read_unet_extra
+
+    torch.manual_seed(0)
+    import importlib
+    sys.path.insert(0, str(user_folder))
+    try:
+        make = importlib.import_module("mypkg.enc").make
+        torch.save(make(width=6).state_dict(), user_folder / "w.pt")
+    finally:
+        sys.path.remove(str(user_folder))
+    overlay = _overlay(user_folder, {"my_encoder": {"factory": "mypkg.enc:make", "kwargs": {"width": 6},
+                                                    "weights": "w.pt", "input_size": 16}})
+    root = Path(__file__).resolve().parents[1]
+
+    def train(*extra):
+        return subprocess.run([sys.executable, str(root / "scripts" / "train.py"), "--profile", "smoke", "--config",
+                               str(overlay), "--encoder", "my_encoder", "--steps", "2", "--threads", "1",
+                               "--no-progress", "--out", str(user_folder / "run"), *extra],
+                              capture_output=True, text=True, cwd=user_folder, timeout=600)
+
+    proc = train("--export")
+    assert proc.returncode == 1 and "--export without a path writes rcdm.checkpoints.my_encoder" in proc.stderr
+    export = user_folder / "my_encoder_rcdm.safetensors"
+    proc = train("--export", str(export))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert read_unet_config(export).rep_dim == 6
+    ident = read_unet_extra(export, "data")["encoder"]
+    assert ident == {"name": "my_encoder", "layer": "custom", "weights_sha256": file_sha256(user_folder / "w.pt")}

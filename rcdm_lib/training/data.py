@@ -153,6 +153,35 @@ class EncoderSource(ImageSource):
         return {"kind": "encoder", "n": len(self), "rep_dim": self.rep_dim}
 
 
+class FeatureSource(ImageSource):
+    """Images with one representation each, computed once (the feature cache): a single-representation RCDM on
+    the built-in data, conditioned on any encoder. describe() carries the encoder's identity."""
+
+    def __init__(self, images: torch.Tensor, features: torch.Tensor, encoder_spec: dict | None = None,
+                 provenance: dict | None = None):
+        super().__init__(images)
+        if features.shape[0] != len(self) or features.dim() != 2:
+            raise ValueError(f"features must be [{len(self)}, d], got {list(features.shape)}")
+        self.features, self.rep_dim = features, int(features.shape[1])
+        self.encoder_spec, self.provenance = dict(encoder_spec or {}), dict(provenance or {})
+
+    def batch(self, indices, generators):
+        return _as_float_images(self.images[indices]), {"rep": self.features[indices].float()}
+
+    def rep_statistics(self) -> tuple[torch.Tensor, torch.Tensor]:
+        f = self.features.float()
+        return f.mean(0), f.std(0).clamp_min(1e-3)
+
+    def preview_kwargs(self, n: int):
+        return [("encoder", {"rep": self.features[: min(n, len(self))].float()})]
+
+    def describe(self) -> dict:
+        out = {"kind": "features", "n": len(self), "rep_dim": self.rep_dim, **self.provenance}
+        if self.encoder_spec:   # the encoder's identity: a run refuses to pair the export with another encoder
+            out["encoder"] = {k: self.encoder_spec.get(k) for k in ("name", "layer", "weights_sha256")}
+        return out
+
+
 FLIP_SALT = 0x5EED_F11B   # separates an example's flip from its other draws
 
 

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from rcdm_lib.conditioning import SlotLayout
-from rcdm_lib.training.data import FolderPairSource, SlotFeatureSource
+from rcdm_lib.training.data import FeatureSource, FolderPairSource, SlotFeatureSource
 
 # Supervised is used through its backbone only, as in the paper (its head is the classifier).
 HEADLESS = {"supervised"}
@@ -87,12 +87,42 @@ def tiny_slot_source(profile: dict, device="cpu", p_null: float | None = None,
                              slot_weights=slot_weights)
 
 
+def named_encoder(profile: dict, name: str, layer: str, device):
+    """The frozen encoder `--encoder NAME` names: one of `encoders.custom` (the settings file's folder first on the
+    Python path for a factory), else a published encoder (`encoders.weights.<name>`) or a tiny one (encoders.dir)."""
+    from rcdm_lib.encoders import get_encoder
+    from rcdm_lib.encoders.custom import load_custom_encoder
+
+    custom = (profile.get("encoders") or {}).get("custom") or {}
+    if name in custom:
+        base = Path(profile["overlay"]).parent if profile.get("overlay") else None
+        return load_custom_encoder(name, custom[name], base_dir=base, device=device)
+    weights = (profile.get("encoders", {}).get("weights") or {}).get(name)
+    if weights is None and (profile.get("encoders") or {}).get("dir"):
+        tiny = Path(profile["encoders"]["dir"]) / f"{name}.safetensors"
+        weights = tiny if tiny.is_file() else None
+    return get_encoder(name, layer=layer, weights=weights, device=device)
+
+
+def shapes_source(profile: dict, encoder, device="cpu") -> FeatureSource:
+    """The built-in train split at the RCDM resolution, conditioned on one encoder (its features cached): a
+    single-representation RCDM at the smoke and tiny profiles."""
+    from rcdm_lib.data import FactorShapes, dataset_features
+
+    r, data_cfg = profile["rcdm"], profile["data"]
+    ds = FactorShapes("train", size=data_cfg["size"], length=r["train_length"], seed=data_cfg["seed"])
+    images, _ = ds.all_uint8()
+    cache = Path(profile.get("cache_dir", ".cache")) / "features"
+    feats = dataset_features(encoder, ds, cache, device=device, images=images)
+    return FeatureSource(resize_images(images, r["image_size"]), feats.half(), encoder_spec=encoder.spec,
+                         provenance={"dataset": ds.spec})
+
+
 def folder_source(profile: dict, encoder_name: str, layer: str, device) -> FolderPairSource:
     """Real data (ImageNet layout: data.root/train/<class>/<image>) with one encoder computed online: the
     paper's setup. The settings were checked when loaded (rcdm_lib.config.load_settings): data.root holds
     train/ and val/."""
     from rcdm_lib.data import ImageFolder, PreprocessPair
-    from rcdm_lib.encoders import get_encoder
 
     data_cfg = profile.get("data", {})
     root = data_cfg.get("root")
@@ -100,7 +130,6 @@ def folder_source(profile: dict, encoder_name: str, layer: str, device) -> Folde
         raise ValueError(f"profile {profile['profile']!r} needs an image folder: set data.root in your --config file "
                          "(or pass --data), a folder holding train/ and val/")
     root = Path(root) / "train"
-    weights = (profile.get("encoders", {}).get("weights") or {}).get(encoder_name)
-    encoder = get_encoder(encoder_name, layer=layer, weights=weights, device=device)
+    encoder = named_encoder(profile, encoder_name, layer, device)
     pair = PreprocessPair(data_cfg.get("image_size", 128), data_cfg.get("encoder_size", 224), random_flip=True)
     return FolderPairSource(ImageFolder(root, transform=pair), encoder, encoder.rep_dim, device=device)
