@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from rcdm_lib.representations import RELEASED, Representation, describe, release_file_key
+from rcdm_lib.representations import (CUSTOM, RELEASED, Representation, describe, describe_custom,
+                                      release_file_key)
 from rcdm_lib.sampling import sample_from_reps, sample_unconditional
 from rcdm_lib.training.config import DiffusionConfig
 from rcdm_lib.training.sources import rcdm_view
@@ -26,7 +27,7 @@ from rcdm_lib.user_files import read_state_dict
 class CheckpointEntry:
     rep: Representation
     checkpoint: Path
-    encoder_weights: Path
+    encoder_weights: Path | None   # None for a custom encoder (encoders.custom.<name> says how to build it)
 
 
 def checkpoint_rep_dim(path: Path) -> int | None:
@@ -58,8 +59,9 @@ def checkpoint_problems(key: str, entry: CheckpointEntry, encoder_dim: int, enco
         diff = [f"{k} {ident.get(k)!r} (this run's: {v!r})" for k, v in want.items() if ident.get(k) != v]
         if diff:
             problems.append(f"rcdm.checkpoints.{key} ({path.name}) was trained on another encoder: "
-                            + ", ".join(diff) + f"; train one on encoders.weights.{entry.rep.method} with "
-                            f"`scripts/train.py --encoder {entry.rep.method} --layer {entry.rep.layer}`")
+                            + ", ".join(diff) + f"; train one on {_encoder_key(entry.rep)} with "
+                            f"`scripts/train.py --encoder {entry.rep.method}"
+                            + ("`" if entry.rep.layer == CUSTOM else f" --layer {entry.rep.layer}`"))
     try:
         dim = checkpoint_rep_dim(path)
     except Exception as e:  # noqa: BLE001 - any unreadable file is named with its key
@@ -70,8 +72,12 @@ def checkpoint_problems(key: str, entry: CheckpointEntry, encoder_dim: int, enco
                         "representation; expected an rcdm_ema_*.pt file or an export of scripts/train.py")
     elif dim != encoder_dim:
         problems.append(f"rcdm.checkpoints.{key}: {path.name} is conditioned on {dim}-d representations but the "
-                        f"{entry.rep.label} of encoders.weights.{entry.rep.method} gives {encoder_dim}-d ones")
+                        f"{entry.rep.label} of {_encoder_key(entry.rep)} gives {encoder_dim}-d ones")
     return problems
+
+
+def _encoder_key(rep: Representation) -> str:
+    return f"encoders.custom.{rep.name}" if rep.layer == CUSTOM else f"encoders.weights.{rep.method}"
 
 
 class CheckpointModels:
@@ -167,4 +173,61 @@ def checkpoint_entries(settings: dict) -> tuple[dict[str, CheckpointEntry], dict
             left_out[key] = f"rcdm.checkpoints.{key} is set but encoders.weights.{rep.method} is not"
         else:
             entries[key] = CheckpointEntry(rep, Path(ckpts[key]), Path(weights[rep.method]))
+    custom, custom_left = custom_entries(settings)
+    return {**entries, **custom}, {**left_out, **custom_left}
+
+
+def custom_entries(settings: dict) -> tuple[dict[str, CheckpointEntry], dict[str, str]]:
+    """({name: entry} for every encoder of encoders.custom with an RCDM in rcdm.checkpoints, {name: why left out})."""
+    ckpts = (settings.get("rcdm") or {}).get("checkpoints") or {}
+    entries, left_out = {}, {}
+    for name in (settings.get("encoders") or {}).get("custom") or {}:
+        if ckpts.get(name):
+            entries[name] = CheckpointEntry(describe_custom(name), Path(ckpts[name]), None)
+        else:
+            left_out[name] = (f"rcdm.checkpoints.{name} is not set: train it with `scripts/train.py --config FILE "
+                              f"--encoder {name} --export PATH`")
     return entries, left_out
+
+
+def entry_encoder(settings: dict, name: str, entry: CheckpointEntry, device):
+    """The frozen encoder of an entry: a published or tiny file, or a custom encoder built from its settings."""
+    from rcdm_lib.config import repo_path
+    from rcdm_lib.encoders import get_encoder
+
+    if entry.rep.layer == CUSTOM:
+        from rcdm_lib.encoders.custom import load_custom_encoder
+
+        base = Path(settings["overlay"]).parent if settings.get("overlay") else None
+        return load_custom_encoder(name, settings["encoders"]["custom"][name], base_dir=base, device=device)
+    return get_encoder(entry.rep.method, layer=entry.rep.layer, weights=repo_path(entry.encoder_weights),
+                       device=device)
+
+
+class MixedModels:
+    """The slot model's representations and one RCDM per custom representation behind one interface: a user's
+    own encoders shown beside the tiny ones. The null condition (unconditional samples) is the slot model's."""
+
+    def __init__(self, slot_models, checkpoints: "CheckpointModels"):
+        if slot_models.image_size != checkpoints.image_size:
+            raise ValueError(f"the slot model samples {slot_models.image_size}px images but rcdm.image_size is "
+                             f"{checkpoints.image_size}")
+        self.slot_models, self.checkpoints = slot_models, checkpoints
+        self.unet, self.image_size = slot_models.unet, slot_models.image_size
+        self.encoders = {**slot_models.encoders, **checkpoints.encoders}
+
+    @property
+    def slots(self) -> list[str]:
+        return [*self.slot_models.slots, *self.checkpoints.slots]
+
+    def _owner(self, name: str | None):
+        return self.checkpoints if name in self.checkpoints.entries else self.slot_models
+
+    def encode(self, name: str, images: torch.Tensor, **kw) -> torch.Tensor:
+        return self._owner(name).encode(name, images, **kw)
+
+    def sample(self, name: str | None, h: torch.Tensor | None = None, **kw) -> torch.Tensor:
+        return self._owner(name).sample(name, h, **kw)
+
+    def rcdm_view(self, images: torch.Tensor) -> torch.Tensor:
+        return self.slot_models.rcdm_view(images)

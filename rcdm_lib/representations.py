@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 LAYERS = ("backbone", "head")
+CUSTOM = "custom"   # the layer of a user's own encoder (encoders.custom.<name>): what it returns
 METHOD_LABELS = {"supervised": "supervised", "simclr": "SimCLR", "barlow": "Barlow Twins", "vicreg": "VICReg",
                  "dino": "DINO", "dino_noise": "DINO+n", "swav": "SwAV"}
 SUPERVISED_METHODS = ("supervised",)
@@ -33,6 +34,8 @@ class Representation:
     @property
     def label(self) -> str:
         """How prose names it: 'DINO backbone', 'SimCLR projector'."""
+        if self.layer == CUSTOM:
+            return self.name
         return f"{METHOD_LABELS.get(self.method, self.method)} {'backbone' if self.layer == 'backbone' else 'projector'}"
 
 
@@ -42,6 +45,13 @@ def describe(name: str) -> Representation:
     if layer not in LAYERS or not method:
         raise ValueError(f"representation name {name!r} is not of the form <method>_backbone or <method>_head")
     return Representation(name, method, layer, method in SUPERVISED_METHODS)
+
+
+def describe_custom(name: str) -> Representation:
+    """A user's own encoder of `encoders.custom`: its own method, its own layer, self-supervised as far as the run
+    knows (the paper's comparisons of backbones with projectors and of supervised with SSL leave it out; every
+    table over the run's representations has it)."""
+    return Representation(name, name, CUSTOM, False)
 
 
 _RELEASE_FILE = re.compile(r"rcdm_ema_(?P<method>[a-z]+?)(?:_(?P<part>trunk|head))?\.pt$")

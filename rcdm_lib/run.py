@@ -21,9 +21,9 @@ from functools import cached_property
 import torch
 
 from rcdm_lib import claims
-from rcdm_lib.config import as_settings, repo_path, resolve_device
+from rcdm_lib.config import as_settings, resolve_device
 from rcdm_lib.data.splits import RunData
-from rcdm_lib.representations import Representation, describe
+from rcdm_lib.representations import RELEASED, Representation, describe
 from rcdm_lib.settings import SettingsError
 
 
@@ -189,26 +189,31 @@ def open_run(settings, device=None, chapter: str | None = None, results_dir=None
     """
     settings = as_settings(settings)
     device = resolve_device(settings.get("device", "auto") if device is None else device)
+    from rcdm_lib.checkpoint_models import (CheckpointModels, MixedModels, checkpoint_entries, checkpoint_problems,
+                                            custom_entries, entry_encoder)
+
     r = settings.get("rcdm") or {}
-    if r.get("export") and not r.get("checkpoints"):
+    slot_model = r.get("export") and not any(k in RELEASED for k in (r.get("checkpoints") or {}))
+    if slot_model:   # the built-in data's slot model, and beside it one RCDM per custom encoder the settings give
         from rcdm_lib.models import load_profile_models
 
         models = load_profile_models(settings, device=device)
         reps = {name: describe(name) for name in models.slots}
-        return Run(settings, models, reps, {}, device, chapter, results_dir)
-    from rcdm_lib.checkpoint_models import CheckpointModels, checkpoint_entries, checkpoint_problems
-    from rcdm_lib.encoders import get_encoder
-
-    entries, left_out = checkpoint_entries(settings)
+        entries, left_out = custom_entries(settings)
+        if not entries:
+            return Run(settings, models, reps, left_out, device, chapter, results_dir)
+    else:
+        entries, left_out = checkpoint_entries(settings)
     if not entries:
         raise SettingsError(["no representation to show: set rcdm.checkpoints.<name> and encoders.weights.<method> "
                              "for at least one (" + "; ".join(left_out.values()) + ")"])
     encoders, problems = {}, []
     for name, e in entries.items():
         try:
-            enc = get_encoder(e.rep.method, layer=e.rep.layer, weights=repo_path(e.encoder_weights), device=device)
+            enc = entry_encoder(settings, name, e, device)
         except (ValueError, FileNotFoundError, KeyError) as err:
-            problems.append(f"encoders.weights.{e.rep.method}: {err}")
+            key = f"encoders.custom.{name}" if e.encoder_weights is None else f"encoders.weights.{e.rep.method}"
+            problems.append(f"{key}: {err}")
             continue
         encoders[name] = enc
         problems += checkpoint_problems(name, e, enc.rep_dim, enc.spec.get("weights_sha256"))
@@ -219,5 +224,8 @@ def open_run(settings, device=None, chapter: str | None = None, results_dir=None
         problems += unconditional_problems(uncond["checkpoint"], uncond.get("flags"))
     if problems:
         raise SettingsError(problems)
-    models = CheckpointModels(settings, entries, encoders, device)
-    return Run(settings, models, {n: e.rep for n, e in entries.items()}, left_out, device, chapter, results_dir)
+    checkpoints = CheckpointModels(settings, entries, encoders, device)
+    if slot_model:
+        return Run(settings, MixedModels(models, checkpoints), {**reps, **{n: e.rep for n, e in entries.items()}},
+                   left_out, device, chapter, results_dir)
+    return Run(settings, checkpoints, {n: e.rep for n, e in entries.items()}, left_out, device, chapter, results_dir)

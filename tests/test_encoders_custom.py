@@ -180,3 +180,64 @@ def test_train_py_trains_a_single_representation_rcdm_on_a_custom_encoder_and_re
     assert read_unet_config(export).rep_dim == 6
     ident = read_unet_extra(export, "data")["encoder"]
     assert ident == {"name": "my_encoder", "layer": "custom", "weights_sha256": file_sha256(user_folder / "w.pt")}
+
+
+WALKTHROUGH_ENCODERS = {
+    "my_encoder": {"factory": "mypkg.enc:make", "kwargs": {"width": 16}, "weights": "my_encoder.pt", "input_size": 32},
+    "my_vit": {"timm": "vit_tiny_patch16_224", "weights": "my_vit.pth", "input_size": 32, "output": "cls",
+               "kwargs": {"img_size": 32, "patch_size": 4, "embed_dim": 48, "depth": 2, "num_heads": 3,
+                          "num_classes": 0}},
+}
+SMALL_CHAPTERS = {"01_conditional_samples": {"n_images": 3, "n_per": 3, "steps": 10},
+                  "05_rank_mrr": {"pool_size": 64, "n_cond": 16, "n_per": 2, "steps": 10},
+                  "08_backbone_projector_augmentations": {"n_images": 16, "n_per": 3, "n_aug_images": 8,
+                                                          "probe_train": 512, "steps": 10}}
+
+
+@pytest.mark.slow
+def test_your_own_encoders_beside_the_tiny_representations_in_chapters_01_05_08(user_folder):
+    """Acceptance 1 of issue 31 and the README's walk-through: a factory module in a folder outside the repository
+    and a timm ViT with random weights in a local file; an RCDM trained on each for a few steps on the tiny data
+    (scripts/train.py --config FILE --encoder NAME --export F); chapters 01, 05 and 08 run with both beside the
+    eleven tiny representations (counts cut down in the overlay's notebooks section) and record their rows."""
+    import json
+    import subprocess
+
+    import yaml
+
+    timm = pytest.importorskip("timm")
+    from rcdm_lib import pipeline
+
+    sys.path.insert(0, str(user_folder))
+    try:
+        import importlib
+        torch.save(importlib.import_module("mypkg.enc").make(width=16).state_dict(), user_folder / "my_encoder.pt")
+    finally:
+        sys.path.remove(str(user_folder))
+    kwargs = WALKTHROUGH_ENCODERS["my_vit"]["kwargs"]
+    torch.save(timm.create_model("vit_tiny_patch16_224", pretrained=False, **kwargs).state_dict(),
+               user_folder / "my_vit.pth")
+    overlay = user_folder / "mine.yaml"
+    overlay.write_text(yaml.safe_dump({"encoders": {"custom": WALKTHROUGH_ENCODERS}, "notebooks": SMALL_CHAPTERS}))
+    root = Path(__file__).resolve().parents[1]
+    for name in WALKTHROUGH_ENCODERS:
+        proc = subprocess.run([sys.executable, str(root / "scripts" / "train.py"), "--profile", "tiny", "--config",
+                               str(overlay), "--encoder", name, "--steps", "20", "--no-progress",
+                               "--export", str(user_folder / f"{name}_rcdm.safetensors")],
+                              capture_output=True, text=True, cwd=user_folder, timeout=1800)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    body = yaml.safe_load(overlay.read_text())
+    body["rcdm"] = {"checkpoints": {n: f"{n}_rcdm.safetensors" for n in WALKTHROUGH_ENCODERS}}
+    overlay.write_text(yaml.safe_dump(body))
+    settings = load_settings("tiny", overlay)
+    book = user_folder / "book"
+    for chapter in SMALL_CHAPTERS:
+        pipeline.run_notebooks(settings, only=chapter[:2], book_dir=book, cache_dir=user_folder / "cache",
+                               log=lambda s: None)
+    keys = {c: {r["key"] for r in json.loads((book / "_results" / f"{c}.json").read_text())["results"]}
+            for c in SMALL_CHAPTERS}
+    for name in WALKTHROUGH_ENCODERS:
+        assert f"{name}/top1" in keys["01_conditional_samples"] and "dino_backbone/top1" in keys["01_conditional_samples"]
+        assert f"{name}/mrr" in keys["05_rank_mrr"] and "simclr_head/mrr" in keys["05_rank_mrr"]
+        page = (book / "08_backbone_projector_augmentations.ipynb").read_text()
+        assert page.count(name) >= 3, f"chapter 08's tables do not show {name}"
