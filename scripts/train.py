@@ -129,6 +129,22 @@ def configs_from(profile: dict, args) -> tuple[dict, DiffusionConfig, TrainConfi
     return dict(r.get("unet") or {}), DiffusionConfig(**(r.get("diffusion") or {})), train_cfg
 
 
+def export_setting(profile: dict, args) -> tuple[str, str | None]:
+    """(the settings key a bare --export writes, its value): rcdm.checkpoints.<representation> for --encoder, or
+    rcdm.export where that is the run's single model (data.root); without --encoder, rcdm.export (the slot model
+    on the built-in data)."""
+    r = profile["rcdm"]
+    if not args.encoder:
+        return "rcdm.export", r.get("export")
+    custom = (profile.get("encoders") or {}).get("custom") or {}
+    layer = {"trunk": "backbone", "projector": "head"}.get(args.layer, args.layer)
+    name = args.encoder if args.encoder in custom else f"{args.encoder}_{layer}"
+    path = (r.get("checkpoints") or {}).get(name)
+    if path is None and (profile.get("data") or {}).get("root") and r.get("export"):
+        return "rcdm.export", r["export"]
+    return f"rcdm.checkpoints.{name}", path
+
+
 def _parse_slot_weights(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
@@ -190,11 +206,8 @@ def main(argv=None) -> int:
     unet_kw, diff_cfg, train_cfg = configs_from(profile, args)
     r = profile["rcdm"]
     try:   # before the data and any training: a run that cannot write its export should not start
-        if args.encoder:   # a single-representation model: its export is rcdm.checkpoints.<name>, not the slot model's
-            key = f"rcdm.checkpoints.{args.encoder}"
-            export = export_target(args.export, (r.get("checkpoints") or {}).get(args.encoder), key)
-        else:
-            export = export_target(args.export, r.get("export"), "rcdm.export")
+        export_key, export_default = export_setting(profile, args)
+        export = export_target(args.export, export_default, export_key)
     except ValueError as e:
         raise SystemExit(str(e)) from None
     if profile.get("data", {}).get("root"):
@@ -214,7 +227,8 @@ def main(argv=None) -> int:
         data = tiny_slot_source(profile, device=info.device,  # the encoders run where the model trains
                                 p_null=train_cfg.p_null, slot_weights=train_cfg.slot_weights)
         unet_cfg = UNetConfig(**{**unet_kw, "image_size": r["image_size"], "rep_slots": data.layout.slots})
-    out = Path(args.out or (f"runs/{profile['profile']}/rcdm_{args.encoder}" if args.encoder else None)
+    own = args.encoder and not (profile.get("data") or {}).get("root")   # beside the slot model: a folder of its own
+    out = Path(args.out or (f"runs/{profile['profile']}/rcdm_{args.encoder}" if own else None)
                or r.get("out") or f"runs/{profile['profile']}/rcdm")
     if info.is_main:
         with torch.device("meta"):  # count only: no allocation (422M parameters at imagenet128)
@@ -231,9 +245,7 @@ def main(argv=None) -> int:
                      progress=not args.no_progress)
     if info.is_main and res.step == train_cfg.steps:
         if export is None:
-            print(not_exported_note(f"rcdm.checkpoints.{args.encoder}" if args.encoder else "rcdm.export",
-                                    (r.get("checkpoints") or {}).get(args.encoder) if args.encoder else r.get("export")),
-                  flush=True)
+            print(not_exported_note(export_key, export_default), flush=True)
         else:
             save_unet(export, res.ema, extra={"step": res.step, "diffusion": vars(diff_cfg),
                                               "train": train_cfg.to_dict(), "data": data.describe()})

@@ -146,7 +146,8 @@ def test_the_settings_check_a_custom_encoder_and_its_checkpoint_key(tmp_path):
     assert settings["rcdm"]["checkpoints"]["mine"] == str(tmp_path / "r.pt")    # against the overlay's folder
 
 
-def test_train_py_trains_a_single_representation_rcdm_on_a_custom_encoder_and_records_its_identity(user_folder):
+def test_train_py_trains_a_single_representation_rcdm_on_a_custom_encoder_and_records_its_identity(user_folder,
+                                                                                                   smoke_models):
     """scripts/train.py --config FILE --encoder NAME on the built-in data (smoke, 2 steps): the export holds the
     encoder's identity, and a bare --export without rcdm.checkpoints.<name> asks for a path."""
     import subprocess
@@ -173,13 +174,32 @@ def test_train_py_trains_a_single_representation_rcdm_on_a_custom_encoder_and_re
                               capture_output=True, text=True, cwd=user_folder, timeout=600)
 
     proc = train("--export")
-    assert proc.returncode == 1 and "--export without a path writes rcdm.checkpoints.my_encoder" in proc.stderr
+    assert proc.returncode == 1 and "--export without a path writes rcdm.checkpoints.my_encoder," in proc.stderr
     export = user_folder / "my_encoder_rcdm.safetensors"
     proc = train("--export", str(export))
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert read_unet_config(export).rep_dim == 6
     ident = read_unet_extra(export, "data")["encoder"]
     assert ident == {"name": "my_encoder", "layer": "custom", "weights_sha256": file_sha256(user_folder / "w.pt")}
+
+    # the run shows it beside the slot model's representations; with other weights in the file, it refuses the pair
+    from rcdm_lib.run import open_run
+
+    body = {"encoders": {"custom": {"my_encoder": {"factory": "mypkg.enc:make", "kwargs": {"width": 6},
+                                                   "weights": "w.pt", "input_size": 16}}},
+            "rcdm": {"checkpoints": {"my_encoder": export.name}}}
+    overlay.write_text(__import__("yaml").safe_dump(body))
+    run = open_run(load_settings("smoke", overlay))
+    assert run.names[-1] == "my_encoder" and run.representations["my_encoder"].layer == "custom"
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    assert run.encode("my_encoder", x).shape == (2, 6)
+    assert run.sample("my_encoder", run.encode("my_encoder", x), n_per=1, steps=2).shape == (2, 1, 3, 8, 8)
+    torch.save({k: v + 1 for k, v in torch.load(user_folder / "w.pt").items()}, user_folder / "w.pt")
+    with pytest.raises(SettingsError) as e:
+        open_run(load_settings("smoke", overlay))
+    said = str(e.value)
+    assert f"rcdm.checkpoints.my_encoder ({export.name}) was trained on another encoder: weights_sha256 " \
+           f"{ident['weights_sha256']!r} (this run's: {file_sha256(user_folder / 'w.pt')!r})" in said
 
 
 WALKTHROUGH_ENCODERS = {
