@@ -24,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rcdm_lib.files import atomic_write_text
+
 # The paper's claims (Bordes, Balestriero, Vincent, TMLR 2022), keyed by id. A notebook
 # that measures something towards a claim records under its id; add new ids here.
 CLAIMS: dict[str, str] = {
@@ -127,7 +129,7 @@ def _load(results_dir, notebook: str, profile: str) -> tuple[Path, dict]:
 
 def _save(path: Path, data: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=2) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")   # a kill leaves the old results or the new
 
 
 def record(results_dir, notebook: str, claim: str, key: str, value: float, description: str,
@@ -358,6 +360,4 @@ def claims_markdown(results: list[dict]) -> str:
 
 
 def write_claims_page(results_dir, path) -> Path:
-    path = Path(path)
-    path.write_text(claims_markdown(load_results(results_dir)))
-    return path
+    return atomic_write_text(Path(path), claims_markdown(load_results(results_dir)))

@@ -282,3 +282,13 @@ def test_kill_9_five_times_then_the_book_of_a_run_never_interrupted(tmp_path):
     print(proc.stdout[-3000:])
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "5 kills; books compared: the same chapters, results JSON and pages" in proc.stdout
+
+
+def test_a_metrics_row_cut_short_by_a_kill_neither_stops_a_resume_nor_is_read(tmp_path):
+    from rcdm_lib.training.metrics_log import MetricsLog, read_metrics
+
+    (tmp_path / "metrics.jsonl").write_text('{"step": 2, "loss": 1.0}\n{"step": 4, "loss": 0.9}\n'
+                                            '{"step": 6, "loss": 0.8}\n{"step": 8, "lo')
+    assert [r["step"] for r in read_metrics(tmp_path)] == [2, 4, 6]
+    MetricsLog(tmp_path, truncate_after=4).close()      # a resume from the checkpoint of step 4
+    assert [r["step"] for r in read_metrics(tmp_path)] == [2, 4]

@@ -4,6 +4,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rcdm_lib.files import atomic_write_text
+
+
+def _step(line: str) -> int | None:
+    """The step of one metrics row, or None for a blank line or a row cut short (a kill during its write)."""
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+        return None
+
 
 class MetricsLog:
     """Appends one JSON object per line to run_dir/metrics.jsonl.
@@ -19,10 +29,10 @@ class MetricsLog:
         if not enabled:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        if truncate_after and self.path.exists():
-            keep = [ln for ln in self.path.read_text().splitlines()
-                    if ln.strip() and json.loads(ln).get("step", 0) <= truncate_after]
-            self.path.write_text("".join(ln + "\n" for ln in keep))
+        if truncate_after and self.path.exists():   # a resume: the rows up to its checkpoint's step
+            keep = [ln for ln in self.path.read_text().splitlines()   # a row a kill cut short is dropped
+                    if _step(ln) is not None and _step(ln) <= truncate_after]
+            atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
         try:
             from torch.utils.tensorboard import SummaryWriter
 
@@ -50,4 +60,4 @@ def read_metrics(run_dir) -> list[dict]:
     path = Path(run_dir) / "metrics.jsonl"
     if not path.exists():
         return []
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    return [json.loads(ln) for ln in path.read_text().splitlines() if _step(ln) is not None]
