@@ -16,7 +16,7 @@ from pathlib import Path
 LAYERS = ("backbone", "head")
 CUSTOM = "custom"   # the layer of a user's own encoder (encoders.custom.<name>): what it returns
 METHOD_LABELS = {"supervised": "supervised", "simclr": "SimCLR", "barlow": "Barlow Twins", "vicreg": "VICReg",
-                 "dino": "DINO", "dino_noise": "DINO+n", "swav": "SwAV"}
+                 "dino": "DINO", "dino_noise": "DINO+n", "dino_vit": "DINO ViT", "swav": "SwAV"}
 SUPERVISED_METHODS = ("supervised",)
 # The representations of the official RCDM release, in its order (rcdm_ema_{method}_{trunk|head}.pt,
 # rcdm_ema_supervised.pt), and SwAV's backbone for the IC-GAN comparison (chapter 15).

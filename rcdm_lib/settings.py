@@ -96,6 +96,7 @@ class PerMethod:
     vicreg: EncoderMethodSettings | None = None
     dino: EncoderMethodSettings | None = None
     dino_noise: EncoderMethodSettings | None = None
+    dino_vit: EncoderMethodSettings | None = None
 
 
 @dataclass
@@ -108,6 +109,7 @@ class MethodSteps:
     vicreg: int | None = at_least(1, None)
     dino: int | None = at_least(1, None)
     dino_noise: int | None = at_least(1, None)
+    dino_vit: int | None = at_least(1, None)
 
 
 @dataclass

@@ -144,3 +144,23 @@ def test_encoder_cuda_graph_follows_the_eager_run(method, monkeypatch):
     _, h_graph = train_tiny_encoder(x, f["shape"], cfg, device="cuda", progress=False, cuda_graph=True)
     late = [sum(h["loss"][-3:]) / 3 for h in (h_eager, h_graph)]
     assert all(math.isfinite(v) for v in h_graph["loss"]) and abs(late[1] - late[0]) <= 0.2 * late[0], late
+
+
+def test_a_tiny_vit_trains_with_dinos_loss_and_loads_as_an_encoder(tmp_path):
+    """dino_vit (issue 31): DINO's recipe on a timm ViT (patch 4 at 32px, under half a million parameters in the
+    backbone); saved and read back as a frozen encoder giving its class token."""
+    pytest.importorskip("timm")
+    from rcdm_lib.data.shapes import FactorShapes
+    from rcdm_lib.encoders import get_encoder
+    from rcdm_lib.encoders.tiny import save_tiny_encoder
+    from rcdm_lib.encoders.training import EncoderTrainConfig, train_tiny_encoder
+
+    images, factors = FactorShapes("train", size=32, length=64, seed=0).all_uint8()
+    model, hist = train_tiny_encoder(images, factors["shape"], EncoderTrainConfig(method="dino_vit", steps=3,
+                                     batch_size=16, warmup_steps=1), progress=False)
+    assert model.config.arch == "vit" and 1e5 < sum(p.numel() for p in model.backbone.parameters()) < 5e5
+    path = save_tiny_encoder(model, tmp_path / "dino_vit.safetensors", half=False)
+    enc = get_encoder("dino_vit", layer="backbone", weights=path)
+    x = images[:4].float() / 127.5 - 1
+    assert enc.rep_dim == 96
+    torch.testing.assert_close(enc(x), model.features(x))

@@ -19,7 +19,7 @@ from torchvision.models.resnet import BasicBlock
 from rcdm_lib.fields import at_least, one_of
 
 TINY_FORMAT = "rcdm_lib.tiny_encoder"
-METHODS = ("supervised", "simclr", "barlow", "vicreg", "dino", "dino_noise")
+METHODS = ("supervised", "simclr", "barlow", "vicreg", "dino", "dino_noise", "dino_vit")   # dino_vit: a ViT, DINO's loss
 
 
 @dataclass
@@ -36,10 +36,14 @@ class TinyEncoderConfig:
     num_classes: int = at_least(1, 12)   # supervised: the head is the classifier
     prototypes: int = at_least(0, 0)     # DINO: weight-normalised last layer (not part of the head output)
     image_size: int = at_least(1, 32)
+    arch: str = one_of("resnet", "vit", default="resnet")   # vit: a timm ViT, `width` its embedding size
+    patch_size: int = at_least(1, 4)     # vit: patch side in pixels
+    depth: int = at_least(1, 4)          # vit: transformer blocks
+    heads: int = at_least(1, 4)          # vit: attention heads (dividing width)
 
     @property
     def rep_dim(self) -> int:
-        return self.width * 2 ** (len(self.blocks) - 1)
+        return self.width if self.arch == "vit" else self.width * 2 ** (len(self.blocks) - 1)
 
     @classmethod
     def from_dict(cls, d: dict) -> "TinyEncoderConfig":
@@ -83,6 +87,28 @@ class TinyResNet(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
 
+class TinyViT(nn.Module):
+    """[N x 3 x H x W] -> the class token after the last norm [N x width]: timm's VisionTransformer (imported only
+    for this architecture; `pip install '.[timm]'`), no classifier."""
+
+    def __init__(self, width: int, depth: int, heads: int, patch_size: int, image_size: int):
+        super().__init__()
+        try:
+            from timm.models.vision_transformer import VisionTransformer
+        except ImportError:
+            raise ImportError("a tiny ViT encoder (arch: vit) needs timm: pip install '.[timm]'") from None
+        if width % heads:
+            raise ValueError(f"a ViT's width ({width}) must be a multiple of its heads ({heads})")
+        if image_size % patch_size:
+            raise ValueError(f"a ViT's image_size ({image_size}) must be a multiple of its patch_size ({patch_size})")
+        self.vit = VisionTransformer(img_size=image_size, patch_size=patch_size, embed_dim=width, depth=depth,
+                                     num_heads=heads, num_classes=0, global_pool="token")
+        self.rep_dim = width
+
+    def forward(self, x):
+        return self.vit(x)
+
+
 def mlp(dims: list[int], act: str = "relu", bn: bool = True) -> nn.Sequential:
     """Linear(+BN+act) for every layer but the last, which is a plain Linear."""
     layers: list[nn.Module] = []
@@ -106,7 +132,10 @@ class TinyEncoder(nn.Module):
     def __init__(self, config: TinyEncoderConfig):
         super().__init__()
         self.config = config
-        self.backbone = TinyResNet(config.width, config.blocks, config.stem_stride)
+        if config.arch == "vit":
+            self.backbone = TinyViT(config.width, config.depth, config.heads, config.patch_size, config.image_size)
+        else:
+            self.backbone = TinyResNet(config.width, config.blocks, config.stem_stride)
         r = self.backbone.rep_dim
         if config.method == "supervised":
             self.head = nn.Linear(r, config.num_classes)

@@ -39,6 +39,11 @@ METHOD_DEFAULTS = {
     "dino": dict(model=dict(proj_hidden=256, proj_out=64, proj_act="gelu", prototypes=512), augment=_SSL_AUG,
                  loss=dict(teacher_temp=0.04, student_temp=0.1, center_momentum=0.9, ema_start=0.99,
                            local_crops=0, local_scale=(0.15, 0.45), local_size=16, norm_last_layer=False)),
+    # the ViT beside the ResNet (issue 31): DINO's recipe on a timm ViT, patch 4 at 32px, 0.46M parameters
+    "dino_vit": dict(model=dict(arch="vit", width=96, depth=4, heads=3, patch_size=4, proj_hidden=256, proj_out=64,
+                                proj_act="gelu", prototypes=512), augment=_SSL_AUG,
+                     loss=dict(teacher_temp=0.04, student_temp=0.1, center_momentum=0.9, ema_start=0.99,
+                               local_crops=0, local_scale=(0.15, 0.45), local_size=16, norm_last_layer=False)),
     "dino_noise": dict(model=dict(proj_hidden=256, proj_out=64, proj_act="gelu", prototypes=512),
                        augment=dict(_SSL_AUG, noise_std=0.2, noise_p=0.5),
                        loss=dict(teacher_temp=0.04, student_temp=0.1, center_momentum=0.9, ema_start=0.99,
