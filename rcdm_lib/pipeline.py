@@ -403,7 +403,8 @@ def _train_encoders(profile: dict, log, budget_s: float | None = None) -> None:
     """scripts/train_encoder.py as two one-thread processes at once (the two cores of the CPU budget), each
     within `budget_s` seconds when given (--time-budget)."""
     budget = ["--time-budget", f"{budget_s:.0f}"] if budget_s else []
-    _run_script("train_encoder.py", *[[*settings_args(profile), "--export", *[a for m in g for a in ("--method", m)],
+    _run_script("train_encoder.py", *[[*settings_args(profile), "--export", "--restart",
+                                       *[a for m in g for a in ("--method", m)],
                                        *budget] for g in encoder_groups(profile)], log=log)
 
 

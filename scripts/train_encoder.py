@@ -11,6 +11,7 @@ is written only with --export (make book passes it when it trains the models).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 import time
 from dataclasses import replace
@@ -40,6 +41,13 @@ def main(argv=None) -> int:
                    help="write the encoders into DIR; --export alone writes encoders.dir of the settings (the shipped "
                         "encoders the book checks)")
     p.add_argument("--device", default=None)
+    p.add_argument("--resume", action="store_true",
+                   help="continue each method from the newest checkpoint in its run folder (runs/<profile>/"
+                        "encoder_runs_<tag of the destination>/<method>, written every --ckpt-every steps): a run "
+                        "longer than a session")
+    p.add_argument("--restart", action="store_true",
+                   help="delete the checkpoints an interrupted run left in the run folders first (make book)")
+    p.add_argument("--ckpt-every", type=int, default=500, help="steps between checkpoints (default 500)")
     p.add_argument("--cuda-graph", action=argparse.BooleanOptionalAction, default=True,
                    help="on a GPU, capture the whole training step once as a CUDA graph and replay it (default on; "
                         "the tiny encoders' step is launch-bound there); ignored on a CPU")
@@ -83,16 +91,30 @@ def main(argv=None) -> int:
     full = {m: c.steps for m, c in cfgs.items()}
     if args.time_budget is not None:
         cfgs = fit_time_budget(args.time_budget, cfgs, images, factors["shape"], device, t_start)
+    from rcdm_lib.training.checkpoint import latest_checkpoint, list_checkpoints
+
+    # the run folders of this destination (two runs writing elsewhere, e.g. the tests', never share one)
+    tag = hashlib.sha256(str(out_dir.resolve()).encode()).hexdigest()[:8]
+    runs = {m: repo_path(f"runs/{prof['profile']}/encoder_runs_{tag}/{m}") for m in cfgs}
+    if args.restart:
+        for f in [f for d in runs.values() for f in list_checkpoints(d)]:
+            f.unlink()
+    held = [str(d) for d in runs.values() if latest_checkpoint(d, log=lambda s: None) is not None]
+    if held and not args.resume:
+        raise SystemExit(f"{', '.join(held)} already hold checkpoints; pass --resume to continue, or delete them")
     for method, cfg in cfgs.items():
         budget = {"full_steps": full[method], "time_budget_s": args.time_budget} if args.time_budget is not None else {}
         model, hist = train_tiny_encoder(images, factors["shape"], cfg, device=device, progress=sys.stderr.isatty(),
-                                         log=lambda s: print(s, flush=True), cuda_graph=args.cuda_graph)
+                                         log=lambda s: print(s, flush=True), cuda_graph=args.cuda_graph,
+                                         run_dir=runs[method], ckpt_every=args.ckpt_every)
         path = save_tiny_encoder(model, out_dir / f"{method}.safetensors",
                                  extra={"train": hist["config"], "data": ds.spec, "seconds": hist["seconds"]})
         entry = record_artifact(path, command=command, device=device, train_seconds=hist["seconds"], steps=cfg.steps,
                                 data=ds.spec, final_loss=hist["loss"][-1],
                                 **budget, **({"cuda_graph": True} if hist["cuda_graph"] else {}))
         print(f"saved {path} ({entry['bytes'] / 1e6:.2f} MB) after {hist['seconds']:.0f}s", flush=True)
+        for f in list_checkpoints(runs[method]):   # done: the file above is the result, the run folder is empty
+            f.unlink()
     return 0
 
 

@@ -164,3 +164,18 @@ def test_a_tiny_vit_trains_with_dinos_loss_and_loads_as_an_encoder(tmp_path):
     x = images[:4].float() / 127.5 - 1
     assert enc.rep_dim == 96
     torch.testing.assert_close(enc(x), model.features(x))
+
+
+@pytest.mark.parametrize("method", ["dino", "simclr"])
+def test_an_encoder_run_stopped_and_continued_gives_the_weights_of_a_run_never_stopped(tmp_path, method):
+    images, factors = FactorShapes("train", size=32, length=64, seed=0).all_uint8()
+    cfg = EncoderTrainConfig(method=method, steps=6, batch_size=16, warmup_steps=1, model=dict(width=8))
+    whole, _ = train_tiny_encoder(images, factors["shape"], cfg, progress=False)
+    part, _ = train_tiny_encoder(images, factors["shape"], cfg, progress=False, run_dir=tmp_path, ckpt_every=2,
+                                 stop_after=3)               # stopped after step 2; checkpoint of step 1 on disk
+    cont, hist = train_tiny_encoder(images, factors["shape"], cfg, progress=False, run_dir=tmp_path, ckpt_every=2)
+    for k, v in whole.state_dict().items():
+        torch.testing.assert_close(cont.state_dict()[k], v, rtol=0, atol=0, msg=k)
+    with pytest.raises(ValueError, match="another config"):
+        train_tiny_encoder(images, factors["shape"], EncoderTrainConfig(**{**cfg.to_dict(), "lr": 1e-3}),
+                           progress=False, run_dir=tmp_path)

@@ -156,9 +156,10 @@ def test_from_scratch_trains_the_rcdm_last_in_the_time_left(monkeypatch):
     enc = pipeline.ENCODER_SHARE * (7200 - 300 - pipeline.BUDGET_SLACK_S)
     left = 7200 - 1000 - pipeline.BUDGET_SLACK_S
     assert calls == ["superres",
-                     ("train_encoder.py", ["--profile", "tiny", "--export", "--method", "dino", "--method", "barlow",
-                                           "--time-budget", f"{enc:.0f}"],
-                      ["--profile", "tiny", "--export", "--method", "dino_noise", "--time-budget", f"{enc:.0f}"]),
+                     ("train_encoder.py", ["--profile", "tiny", "--export", "--restart", "--method", "dino",
+                                           "--method", "barlow", "--time-budget", f"{enc:.0f}"],
+                      ["--profile", "tiny", "--export", "--restart", "--method", "dino_noise",
+                       "--time-budget", f"{enc:.0f}"]),
                      "icgan",
                      ("train.py", ["--profile", "tiny", "--export", "--no-progress", "--time-budget", f"{left}"])]
     assert f"at most {enc:.0f} s for the encoders" in logged[0]

@@ -218,3 +218,24 @@ def test_imagenet128_trains_through_config_on_data_root_train(tmp_path):
     data = json.loads((tmp_path / "run" / "config.json").read_text())["data"]
     assert data["n"] == 6 and data["dataset"]["root"] == str(tmp_path / "data" / "train") and data["rep_dim"] == 2048
     assert (tmp_path / "run" / "export.safetensors").is_file()
+
+
+def test_train_encoder_keeps_checkpoints_only_while_a_run_is_unfinished(tmp_path, capsys):
+    """scripts/train_encoder.py checkpoints into a run folder of its destination; a finished run empties it; one
+    left by a kill is continued with --resume, cleared with --restart, and otherwise named."""
+    import hashlib
+
+    from rcdm_lib.training.checkpoint import list_checkpoints, save_checkpoint
+
+    enc = _load_script("train_encoder")
+    out = tmp_path / "enc"
+    args = ["--profile", "smoke", "--method", "simclr", "--out-dir", str(out), "--ckpt-every", "5",
+            "--threads", str(torch.get_num_threads())]
+    assert enc.main(args) == 0 and (out / "simclr.safetensors").is_file()
+    run = ROOT / "runs" / "smoke" / f"encoder_runs_{hashlib.sha256(str(out.resolve()).encode()).hexdigest()[:8]}"
+    assert list_checkpoints(run / "simclr") == []                      # finished: nothing left behind
+    save_checkpoint(run / "simclr", 4, {"step": 4})                    # what a kill at step 5 leaves
+    with pytest.raises(SystemExit, match="already hold checkpoints; pass --resume to continue, or delete them"):
+        enc.main(args)
+    assert enc.main([*args, "--restart"]) == 0 and list_checkpoints(run / "simclr") == []
+    __import__("shutil").rmtree(run)

@@ -18,6 +18,8 @@ import torch
 from rcdm_lib.data.augment import AugmentConfig, SSLAugment
 from rcdm_lib.encoders.losses import DINOLoss, barlow_twins_loss, ema_update, nt_xent, supervised_ce, vicreg_loss
 from rcdm_lib.encoders.tiny import METHODS, TinyEncoder, TinyEncoderConfig
+from rcdm_lib.files import holding_run_dir
+from rcdm_lib.training.checkpoint import config_mismatches, latest_checkpoint, load_checkpoint, save_checkpoint
 from rcdm_lib.fields import above, at_least, between, one_of
 from rcdm_lib.precision import use_bf16
 from rcdm_lib.training.graphs import CapturedStep, set_lr
@@ -163,10 +165,17 @@ def time_encoder_step(images: torch.Tensor, labels: torch.Tensor | None, cfg: En
     return max(seconds[1] - seconds[0], 1e-6) / n
 
 
+@holding_run_dir
 def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: EncoderTrainConfig,
                        device: str | torch.device = "cpu", progress: bool = True, log=None,
-                       cuda_graph: bool = False) -> tuple[TinyEncoder, dict]:
+                       cuda_graph: bool = False, run_dir=None, ckpt_every: int = 500,
+                       stop_after: int | None = None) -> tuple[TinyEncoder, dict]:
     """Train a tiny encoder on uint8 `images` [N x 3 x H x W] (labels only for supervised).
+
+    run_dir: a folder for checkpoints every `ckpt_every` steps (model, DINO's teacher and centre, optimizer,
+    the batch and view generators): a run in a folder that holds one of the same config continues from it, to
+    the weights of a run never stopped (a long ViT run outlasts a session). One of another config is an error.
+    Not under a CUDA graph. stop_after: return after that many steps (as a kill would stop it; tests).
 
     cuda_graph: on a GPU, the whole step (views, forward, loss, backward, AdamW, DINO's teacher EMA) is
     captured once as a CUDA graph and replayed (rcdm_lib/training/graphs.py); the batches are the same as
@@ -207,7 +216,26 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     history = {"loss": [], "step": []}
     n = images.shape[0]
-    it = range(cfg.steps)
+    start, prior_seconds = 0, 0.0
+    ckpt = latest_checkpoint(run_dir, log=log or print) if run_dir is not None and not graphed else None
+    if ckpt is not None:
+        saved = load_checkpoint(ckpt, keys=("step", "config", "model", "opt", "g"))
+        if saved["config"] != cfg.to_dict():
+            raise ValueError(f"cannot continue from {ckpt}: it was trained with another config:\n  "
+                             + "\n  ".join(config_mismatches(saved["config"], cfg.to_dict())))
+        model.load_state_dict(saved["model"])
+        opt.load_state_dict(saved["opt"])
+        if teacher is not None:
+            teacher.load_state_dict(saved["teacher"])
+            dino_loss.load_state_dict(saved["dino_loss"])
+        g.set_state(saved["g"])
+        if ga is not None and ga is not g:
+            ga.set_state(saved["ga"])
+        history = saved["history"]
+        start, prior_seconds = int(saved["step"]) + 1, float(saved["seconds"])
+        if log is not None:
+            log(f"{cfg.method}: continuing from {ckpt} at step {start}")
+    it = range(start, cfg.steps)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -270,6 +298,15 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
         if on_gpu:
             idx = idx.pin_memory().to(device, non_blocking=True)
         loss = stepper.step([idx], capture=not state["freeze"])
+        if run_dir is not None and not graphed and (step + 1) % ckpt_every == 0 and step + 1 < cfg.steps:
+            save_checkpoint(run_dir, step, {
+                "step": step, "config": cfg.to_dict(), "model": model.state_dict(), "opt": opt.state_dict(),
+                "teacher": teacher.state_dict() if teacher is not None else {},
+                "dino_loss": dino_loss.state_dict() if dino_loss is not None else {},
+                "g": g.get_state(), "ga": ga.get_state() if ga is not None else g.get_state(),
+                "history": history, "seconds": prior_seconds + time.time() - t0})
+        if stop_after is not None and step + 1 - start >= stop_after:
+            break
         if step % 10 and step != cfg.steps - 1:
             continue  # reading the loss waits for the device: every 10th step only
         lv = float(loss)
@@ -282,7 +319,7 @@ def train_tiny_encoder(images: torch.Tensor, labels: torch.Tensor | None, cfg: E
                 + (" (CUDA graph)" if stepper.captured else ""))
     final = teacher if teacher is not None else model  # DINO evaluates the teacher, as the paper does
     final = final.cpu().eval()
-    history["seconds"] = time.time() - t0
+    history["seconds"] = prior_seconds + time.time() - t0
     history["bf16"] = bf16
     history["cuda_graph"] = stepper.captured
     history["config"] = cfg.to_dict()
