@@ -17,7 +17,6 @@ an error that lists the differing keys.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import torch
 
