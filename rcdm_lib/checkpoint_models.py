@@ -196,10 +196,9 @@ def entry_encoder(settings: dict, name: str, entry: CheckpointEntry, device):
     from rcdm_lib.encoders import get_encoder
 
     if entry.rep.layer == CUSTOM:
-        from rcdm_lib.encoders.custom import load_custom_encoder
+        from rcdm_lib.encoders.custom import settings_encoder
 
-        base = Path(settings["overlay"]).parent if settings.get("overlay") else None
-        return load_custom_encoder(name, settings["encoders"]["custom"][name], base_dir=base, device=device)
+        return settings_encoder(settings, name, device)
     return get_encoder(entry.rep.method, layer=entry.rep.layer, weights=repo_path(entry.encoder_weights),
                        device=device)
 

@@ -86,30 +86,12 @@ class EncoderMethodSettings:
     augment: AugmentConfig | None = None
 
 
-@dataclass
-class PerMethod:
-    """`encoders.per_method`: one section for each tiny encoder method."""
-
-    supervised: EncoderMethodSettings | None = None
-    simclr: EncoderMethodSettings | None = None
-    barlow: EncoderMethodSettings | None = None
-    vicreg: EncoderMethodSettings | None = None
-    dino: EncoderMethodSettings | None = None
-    dino_noise: EncoderMethodSettings | None = None
-    dino_vit: EncoderMethodSettings | None = None
-
-
-@dataclass
-class MethodSteps:
-    """`encoders.steps`: the training steps of each tiny encoder method."""
-
-    supervised: int | None = at_least(1, None)
-    simclr: int | None = at_least(1, None)
-    barlow: int | None = at_least(1, None)
-    vicreg: int | None = at_least(1, None)
-    dino: int | None = at_least(1, None)
-    dino_noise: int | None = at_least(1, None)
-    dino_vit: int | None = at_least(1, None)
+# One key per tiny encoder method, generated from METHODS (a method added there is a setting here too):
+# `encoders.per_method.<method>` (its own train/model/loss/augment) and `encoders.steps.<method>`.
+PerMethod = dataclasses.make_dataclass(
+    "PerMethod", [(m, EncoderMethodSettings | None, None) for m in METHODS])
+MethodSteps = dataclasses.make_dataclass(
+    "MethodSteps", [(m, int | None, at_least(1, None)) for m in METHODS])
 
 
 @dataclass

@@ -172,6 +172,13 @@ def weights_identity(spec: CustomEncoderSpec) -> str:
     return file_sha256(spec.weights)
 
 
+def settings_encoder(settings: dict, name: str, device="cpu"):
+    """The encoder `encoders.custom.<name>` of a run's settings, its factory looked up from the settings file's
+    folder first."""
+    base = Path(settings["overlay"]).parent if settings.get("overlay") else None
+    return load_custom_encoder(name, settings["encoders"]["custom"][name], base_dir=base, device=device)
+
+
 def load_custom_encoder(name: str, values: dict, base_dir: Path | None = None, device="cpu"):
     """The frozen encoder `encoders.custom.<name>` describes (a FrozenEncoder: rep_dim, spec, embed)."""
     from rcdm_lib.encoders.registry import FrozenEncoder

@@ -91,12 +91,10 @@ def named_encoder(profile: dict, name: str, layer: str, device):
     """The frozen encoder `--encoder NAME` names: one of `encoders.custom` (the settings file's folder first on the
     Python path for a factory), else a published encoder (`encoders.weights.<name>`) or a tiny one (encoders.dir)."""
     from rcdm_lib.encoders import get_encoder
-    from rcdm_lib.encoders.custom import load_custom_encoder
+    from rcdm_lib.encoders.custom import settings_encoder
 
-    custom = (profile.get("encoders") or {}).get("custom") or {}
-    if name in custom:
-        base = Path(profile["overlay"]).parent if profile.get("overlay") else None
-        return load_custom_encoder(name, custom[name], base_dir=base, device=device)
+    if name in ((profile.get("encoders") or {}).get("custom") or {}):
+        return settings_encoder(profile, name, device)
     weights = (profile.get("encoders", {}).get("weights") or {}).get(name)
     if weights is None and (profile.get("encoders") or {}).get("dir"):
         tiny = Path(profile["encoders"]["dir"]) / f"{name}.safetensors"
