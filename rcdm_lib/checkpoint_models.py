@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from rcdm_lib.representations import (CUSTOM, RELEASED, Representation, describe, describe_custom,
+from rcdm_lib.representations import (CUSTOM, RELEASED, Representation, describe, describe_beside, describe_custom,
                                       release_file_key)
 from rcdm_lib.sampling import sample_from_reps, sample_unconditional
 from rcdm_lib.training.config import DiffusionConfig
@@ -28,6 +28,16 @@ class CheckpointEntry:
     rep: Representation
     checkpoint: Path
     encoder_weights: Path | None   # None for a custom encoder (encoders.custom.<name> says how to build it)
+    setting: str = ""              # the key of its checkpoint (default rcdm.checkpoints.<name>)
+
+    def key(self, name: str) -> str:
+        return self.setting or f"rcdm.checkpoints.{name}"
+
+    def encoder_key(self) -> str:
+        """The setting its encoder comes from."""
+        if self.rep.layer == CUSTOM:
+            return f"encoders.custom.{self.rep.name}"
+        return f"rcdm.beside.{self.rep.name}.encoder" if self.setting else f"encoders.weights.{self.rep.method}"
 
 
 def checkpoint_rep_dim(path: Path) -> int | None:
@@ -48,9 +58,9 @@ def export_encoder(path: Path) -> dict | None:
 
 def checkpoint_problems(key: str, entry: CheckpointEntry, encoder_dim: int, encoder_sha: str) -> list[str]:
     """Sentences naming what does not fit in rcdm.checkpoints.<key> (see the module docstring)."""
-    path, problems = entry.checkpoint, []
+    path, problems, setting = entry.checkpoint, [], entry.key(key)
     released = release_file_key(path)
-    if released is not None and released != key:
+    if released is not None and released != key and not entry.setting:
         problems.append(f"rcdm.checkpoints.{key} names {path.name}, the release's file for {released}: give it "
                         f"under rcdm.checkpoints.{released}, or give the {key} file here")
     ident = export_encoder(path)
@@ -58,26 +68,22 @@ def checkpoint_problems(key: str, entry: CheckpointEntry, encoder_dim: int, enco
         want = {"name": entry.rep.method, "layer": entry.rep.layer, "weights_sha256": encoder_sha}
         diff = [f"{k} {ident.get(k)!r} (this run's: {v!r})" for k, v in want.items() if ident.get(k) != v]
         if diff:
-            problems.append(f"rcdm.checkpoints.{key} ({path.name}) was trained on another encoder: "
-                            + ", ".join(diff) + f"; train one on {_encoder_key(entry.rep)} with "
+            problems.append(f"{setting} ({path.name}) was trained on another encoder: "
+                            + ", ".join(diff) + f"; train one on {entry.encoder_key()} with "
                             f"`scripts/train.py --encoder {entry.rep.method}"
                             + ("`" if entry.rep.layer == CUSTOM else f" --layer {entry.rep.layer}`"))
     try:
         dim = checkpoint_rep_dim(path)
     except Exception as e:  # noqa: BLE001 - any unreadable file is named with its key
-        return problems + [f"rcdm.checkpoints.{key}: {path} cannot be read as an RCDM checkpoint "
+        return problems + [f"{setting}: {path} cannot be read as an RCDM checkpoint "
                            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"]
     if dim is None:
-        problems.append(f"rcdm.checkpoints.{key}: {path} has no ssl_emb.weight, so it is not conditioned on a "
+        problems.append(f"{setting}: {path} has no ssl_emb.weight, so it is not conditioned on a "
                         "representation; expected an rcdm_ema_*.pt file or an export of scripts/train.py")
     elif dim != encoder_dim:
-        problems.append(f"rcdm.checkpoints.{key}: {path.name} is conditioned on {dim}-d representations but the "
-                        f"{entry.rep.label} of {_encoder_key(entry.rep)} gives {encoder_dim}-d ones")
+        problems.append(f"{setting}: {path.name} is conditioned on {dim}-d representations but the "
+                        f"{entry.rep.label} of {entry.encoder_key()} gives {encoder_dim}-d ones")
     return problems
-
-
-def _encoder_key(rep: Representation) -> str:
-    return f"encoders.custom.{rep.name}" if rep.layer == CUSTOM else f"encoders.weights.{rep.method}"
 
 
 class CheckpointModels:
@@ -173,8 +179,26 @@ def checkpoint_entries(settings: dict) -> tuple[dict[str, CheckpointEntry], dict
             left_out[key] = f"rcdm.checkpoints.{key} is set but encoders.weights.{rep.method} is not"
         else:
             entries[key] = CheckpointEntry(rep, Path(ckpts[key]), Path(weights[rep.method]))
-    custom, custom_left = custom_entries(settings)
+    custom, custom_left = beside_entries(settings)
     return {**entries, **custom}, {**left_out, **custom_left}
+
+
+def beside_entries(settings: dict) -> tuple[dict[str, CheckpointEntry], dict[str, str]]:
+    """The models shown beside the run's own: custom_entries and those of rcdm.beside."""
+    entries, left_out = custom_entries(settings)
+    weights = (settings.get("encoders") or {}).get("weights") or {}
+    tiny_dir = (settings.get("encoders") or {}).get("dir")
+    for name, b in ((settings.get("rcdm") or {}).get("beside") or {}).items():
+        method = b["encoder"]
+        enc = weights.get(method) or (Path(tiny_dir) / f"{method}.safetensors" if tiny_dir else None)
+        if not b.get("checkpoint"):
+            left_out[name] = f"rcdm.beside.{name}.checkpoint is not set"
+        elif enc is None:
+            left_out[name] = f"rcdm.beside.{name} needs encoders.weights.{method} or encoders.dir"
+        else:
+            entries[name] = CheckpointEntry(describe_beside(name, method, b.get("layer") or "backbone"),
+                                            Path(b["checkpoint"]), Path(enc), setting=f"rcdm.beside.{name}.checkpoint")
+    return entries, left_out
 
 
 def custom_entries(settings: dict) -> tuple[dict[str, CheckpointEntry], dict[str, str]]:

@@ -30,13 +30,16 @@ class Representation:
     method: str          # the encoder's training method: supervised, simclr, barlow, vicreg, dino, dino_noise, swav
     layer: str           # "backbone" (pooled trunk) or "head" (projector; for supervised, the classifier)
     supervised: bool     # trained with labels
+    beside: bool = False  # a model shown beside the run's own (a custom encoder, rcdm.beside): out of the paper's
+    #                       comparisons (supervised vs SSL backbones, backbone vs projector), in every table
 
     @property
     def label(self) -> str:
-        """How prose names it: 'DINO backbone', 'SimCLR projector'."""
+        """How prose names it: 'DINO backbone', 'SimCLR projector', 'DINO ViT backbone (own RCDM)'."""
         if self.layer == CUSTOM:
             return self.name
-        return f"{METHOD_LABELS.get(self.method, self.method)} {'backbone' if self.layer == 'backbone' else 'projector'}"
+        label = f"{METHOD_LABELS.get(self.method, self.method)} {'backbone' if self.layer == 'backbone' else 'projector'}"
+        return f"{label} (own RCDM)" if self.beside else label
 
 
 def describe(name: str) -> Representation:
@@ -51,7 +54,15 @@ def describe_custom(name: str) -> Representation:
     """A user's own encoder of `encoders.custom`: its own method, its own layer, self-supervised as far as the run
     knows (the paper's comparisons of backbones with projectors and of supervised with SSL leave it out; every
     table over the run's representations has it)."""
-    return Representation(name, name, CUSTOM, False)
+    return Representation(name, name, CUSTOM, False, beside=True)
+
+
+def describe_beside(name: str, method: str, layer: str = "backbone") -> Representation:
+    """A single-representation RCDM of `rcdm.beside.<name>`, on the encoder of `method` (a tiny or published one):
+    shown beside the run's own representations, left out of the paper's comparisons as a custom encoder is."""
+    if layer not in LAYERS:
+        raise ValueError(f"rcdm.beside.{name}.layer is {layer!r}; expected one of {LAYERS}")
+    return Representation(name, method, layer, method in SUPERVISED_METHODS, beside=True)
 
 
 _RELEASE_FILE = re.compile(r"rcdm_ema_(?P<method>[a-z]+?)(?:_(?P<part>trunk|head))?\.pt$")

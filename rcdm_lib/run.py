@@ -71,14 +71,14 @@ class Run:
 
     def supervised_and_ssl_backbones(self) -> tuple[str | None, list[str]]:
         """(the supervised backbone or None, the self-supervised backbones): the paper's usual comparison."""
-        sup = self.select(layer="backbone", supervised=True)
-        return (sup[0] if sup else None), self.select(layer="backbone", supervised=False)
+        sup = self.select(layer="backbone", supervised=True, beside=False)
+        return (sup[0] if sup else None), self.select(layer="backbone", supervised=False, beside=False)
 
     def backbone_projector_pairs(self) -> list[tuple[str, str, str]]:
         """(method, backbone, projector) for every method whose two layers the run has."""
-        heads = {r.method: n for n, r in self.representations.items() if r.layer == "head"}
-        return [(r.method, n, heads[r.method]) for n, r in self.representations.items()
-                if r.layer == "backbone" and r.method in heads]
+        own = {n: r for n, r in self.representations.items() if not r.beside}
+        heads = {r.method: n for n, r in own.items() if r.layer == "head"}
+        return [(r.method, n, heads[r.method]) for n, r in own.items() if r.layer == "backbone" and r.method in heads]
 
     def no_comparison(self, what: str) -> str | None:
         """The line a page prints when `what` compares the SSL backbones with the supervised one and the run lacks
@@ -190,7 +190,7 @@ def open_run(settings, device=None, chapter: str | None = None, results_dir=None
     settings = as_settings(settings)
     device = resolve_device(settings.get("device", "auto") if device is None else device)
     from rcdm_lib.checkpoint_models import (CheckpointModels, MixedModels, checkpoint_entries, checkpoint_problems,
-                                            custom_entries, entry_encoder)
+                                            beside_entries, entry_encoder)
 
     r = settings.get("rcdm") or {}
     slot_model = r.get("export") and not any(k in RELEASED for k in (r.get("checkpoints") or {}))
@@ -199,7 +199,7 @@ def open_run(settings, device=None, chapter: str | None = None, results_dir=None
 
         models = load_profile_models(settings, device=device)
         reps = {name: describe(name) for name in models.slots}
-        entries, left_out = custom_entries(settings)
+        entries, left_out = beside_entries(settings)
         if not entries:
             return Run(settings, models, reps, left_out, device, chapter, results_dir)
     else:
@@ -212,8 +212,7 @@ def open_run(settings, device=None, chapter: str | None = None, results_dir=None
         try:
             enc = entry_encoder(settings, name, e, device)
         except (ValueError, FileNotFoundError, KeyError) as err:
-            key = f"encoders.custom.{name}" if e.encoder_weights is None else f"encoders.weights.{e.rep.method}"
-            problems.append(f"{key}: {err}")
+            problems.append(f"{e.encoder_key()}: {err}")
             continue
         encoders[name] = enc
         problems += checkpoint_problems(name, e, enc.rep_dim, enc.spec.get("weights_sha256"))

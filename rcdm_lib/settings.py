@@ -26,7 +26,7 @@ from rcdm_lib.data.augment import AugmentConfig
 from rcdm_lib.encoders.custom import CustomEncoderSpec
 from rcdm_lib.encoders.tiny import METHODS, TinyEncoderConfig
 from rcdm_lib.encoders.training import EncoderLoss, EncoderSchedule
-from rcdm_lib.fields import at_least
+from rcdm_lib.fields import at_least, one_of
 from rcdm_lib.icgan.config import ICGANConfig, ICGANTrainConfig
 from rcdm_lib.superres.model import SuperResConfig
 from rcdm_lib.training.config import DiffusionConfig, TrainConfig
@@ -134,6 +134,18 @@ class RCDMCheckpoints:
 
 
 @dataclass
+class BesideRCDM:
+    """`rcdm.beside.<name>`: a single-representation RCDM (an export of `scripts/train.py --encoder ENCODER`) shown
+    beside the run's own representations, on the tiny or published encoder of `encoder` (encoders.weights.<encoder>,
+    else encoders.dir/<encoder>.safetensors). At tiny: the DINO ViT's RCDM and the ResNet DINO one of the same
+    recipe (scripts/recipes/tiny_dino_vit.yaml) beside the slot model."""
+
+    encoder: str = one_of(*sorted(set(METHODS) | {"swav"}))
+    checkpoint: str | None = _in("file")
+    layer: str = one_of("backbone", "head", default="backbone")
+
+
+@dataclass
 class RCDMSettings:
     image_size: int | None = at_least(1, None)
     train_length: int | None = at_least(1, None)
@@ -143,6 +155,7 @@ class RCDMSettings:
     diffusion: DiffusionConfig | None = None
     train: TrainConfig | None = None
     checkpoints: RCDMCheckpoints | None = None
+    beside: dict[str, BesideRCDM] = field(default_factory=dict)
 
 
 @dataclass
@@ -446,8 +459,14 @@ def custom_checkpoint_problems(values: dict, custom: set[str] | None = None) -> 
     names every layer of the settings declares; default: those `values` declares)."""
     custom = custom_names(values) if custom is None else custom
     valid = {f.name for f in dataclasses.fields(RCDMCheckpoints)} | custom
-    return [_unknown(k, "rcdm.checkpoints", valid) + ("" if custom else " (or declare it under encoders.custom)")
-            for k in _section(values, "rcdm", "checkpoints") if k not in valid]
+    problems = [_unknown(k, "rcdm.checkpoints", valid) + ("" if custom else " (or declare it under encoders.custom)")
+                for k in _section(values, "rcdm", "checkpoints") if k not in valid]
+    for name in _section(values, "rcdm", "beside"):   # a name the run already gives a representation cannot be reused
+        if name in custom or name.endswith(("_backbone", "_head")):
+            problems.append(f"rcdm.beside.{name}: the name of " + ("an encoder of encoders.custom" if name in custom
+                            else "a representation of the run's own (<method>_backbone, <method>_head)")
+                            + "; give the model beside them another name")
+    return problems
 
 
 def data_problems(values: dict) -> list[str]:

@@ -23,7 +23,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from rcdm_lib.config import add_settings_args, repo_path, settings_from_args  # noqa: E402
-from rcdm_lib.models import load_profile_models  # noqa: E402
+from rcdm_lib.run import open_run  # noqa: E402
 from rcdm_lib.training.quality import shape_agreement, train_shape_classifier  # noqa: E402
 from rcdm_lib.viz import save_image_grid  # noqa: E402
 
@@ -39,8 +39,9 @@ def main(argv=None) -> int:
                    help="train images for each slot's neighbour-agreement reference (0: none)")
     p.add_argument("--out", help="folder for quality.json and grids (default: next to the exported model)")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--slots", nargs="+", help="evaluate only these representation slots (e.g. dino_backbone); "
-                                              "the results go to quality_slots_n<N>[_guidance<g>].json")
+    p.add_argument("--slots", nargs="+", help="evaluate only these representations of the run (e.g. dino_backbone, "
+                                              "or dino_vit of rcdm.beside); the results go to "
+                                              "quality_slots_n<N>[_guidance<g>].json")
     p.add_argument("--seed", type=int, default=0, help="seed of the samples' noise")
     p.add_argument("--split", choices=("val", "train"), default="val",
                    help="condition on val images (default) or on the first N training images, to compare the two "
@@ -56,11 +57,11 @@ def main(argv=None) -> int:
             raise SystemExit(f"--weights {args.weights}: no such file; expected an RCDM safetensors file")
         profile["rcdm"]["export"] = str(Path(args.weights).resolve())
     t0 = time.time()
-    models = load_profile_models(profile)
+    models = open_run(profile)   # the slot model and the models beside it (rcdm.beside, encoders.custom)
     slots = args.slots or list(models.slots)
     unknown = sorted(set(slots) - set(models.slots))
     if unknown:
-        raise SystemExit(f"--slots {unknown}: not slots of this RCDM; expected some of {list(models.slots)}")
+        raise SystemExit(f"--slots {unknown}: not representations of this run; expected some of {list(models.slots)}")
     out = Path(args.out or repo_path(profile["rcdm"]["export"]).parent)
     clf = train_shape_classifier(profile, models.image_size, repo_path(profile.get("cache_dir") or ".cache") / args.profile)
     res = shape_agreement(models, clf, n_images=args.n_images, n_per=args.n_per, steps=args.steps,
