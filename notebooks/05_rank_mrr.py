@@ -35,6 +35,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from rcdm_lib import claims
+from rcdm_lib.analysis.beside import compare_beside
 from rcdm_lib.metrics import encoder_view, rank_summary, sample_ranks, target_ranks
 from rcdm_lib.run import open_run
 
@@ -93,6 +94,7 @@ else:
         paper="higher for SSL backbones (Table 2b, Fig. 18)")
     run.record_verdict("rank_mrr", verdict)
     print(f"[{profile} scale] verdict: {verdict}")
+print(*compare_beside(run, {slot: 1 / r.float() for slot, r in ranks.items()}, "MRR"), sep="\n")
 
 # %% [markdown]
 # **What this scale shows.** Under `smoke` the models are barely trained and the ranks are
@@ -100,3 +102,9 @@ else:
 # tiny-scale Table 2b: compare each SSL backbone's MRR with the supervised row (the paper
 # finds SSL backbones higher) and with the "real image" ceiling; the Claims page records the
 # differences. Under `imagenet128` the pool is the paper's validation set.
+#
+# **The ViT.** `dino_vit` (a small ViT trained with the DINO objective) and `dino_resnet`
+# (the ResNet DINO encoder) each have their own RCDM from the same recipe; the last lines
+# compare their MRR image by image, and `dino_resnet` with the slot model's `dino_backbone`
+# (same encoder, another RCDM). A higher MRR means the representation keeps more of what
+# singles out its image.

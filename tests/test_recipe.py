@@ -151,12 +151,14 @@ def test_a_recipe_file_with_problems_is_refused_naming_each(tmp_path):
         load_recipe(tmp_path / "nope.yaml", root)
 
 
-def test_the_shipped_recipe_is_valid_and_its_stages_write_what_the_tiny_settings_read():
-    from rcdm_lib.config import load_settings
-
+def test_the_shipped_recipe_is_valid_and_its_evaluation_reads_the_models_its_stages_make():
     root = Path(__file__).resolve().parent.parent
     recipe = load_recipe(root / "scripts" / "recipes" / "tiny_dino_vit.yaml", root)
-    made = {f for s in recipe.stages for f in s.makes}
-    beside = load_settings("tiny", check_files=False)["rcdm"]["beside"]
-    assert {b["checkpoint"] for b in beside.values()} <= made
+    made = {(root / f).resolve() for s in recipe.stages for f in s.makes}
+    overlay = root / "scripts" / "recipes" / "tiny_dino_vit_beside.yaml"
+    beside = __import__("yaml").safe_load(overlay.read_text())["rcdm"]["beside"]
+    assert {(overlay.parent / b["checkpoint"]).resolve() for b in beside.values()} <= made
     assert {b["encoder"] for b in beside.values()} == {"dino", "dino_vit"}
+    evaluate = recipe.stage("shape_agreement")
+    assert set(evaluate.needs) == {s.name for s in recipe.stages if any(f.startswith("artifacts/tiny/rcdm/rcdm_") for f in s.makes)}
+    assert str(overlay.relative_to(root)) in evaluate.run and set(beside) <= set(evaluate.run)

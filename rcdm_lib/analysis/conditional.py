@@ -14,6 +14,7 @@ from rcdm_lib.viz import image_grid
 class SlotSamples:
     rows: torch.Tensor  # [N, 1 + n_per, 3, S, S]: the conditioning image (RCDM view), then its samples
     top1: float         # fraction of re-encoded samples nearest (cosine) to their own image's representation
+    hits: torch.Tensor  # [N, n_per]: 1 where that sample is nearest to its own image (top1 is their mean)
 
 
 def samples_per_slot(models, images: torch.Tensor, n_per: int, steps: int, seed: int, size: int) -> dict:
@@ -27,8 +28,9 @@ def samples_per_slot(models, images: torch.Tensor, n_per: int, steps: int, seed:
         h = models.encode(slot, images)
         x = models.sample(slot, h, n_per=n_per, steps=steps, seed=seed)  # [N, n_per, 3, S, S]
         sims = F.cosine_similarity(reencode(models, slot, x.flatten(0, 1), size).unsqueeze(1), h.unsqueeze(0), dim=-1)
+        hits = (sims.argmax(1) == targets).float().view(images.shape[0], n_per)
         out[slot] = SlotSamples(rows=torch.cat([models.rcdm_view(images).unsqueeze(1), x], dim=1),
-                                top1=(sims.argmax(1) == targets).float().mean().item())
+                                top1=hits.mean().item(), hits=hits)
     return out
 
 

@@ -16,7 +16,7 @@ import torch
 
 from rcdm_lib import claims
 from rcdm_lib.analysis.augmentations import AUGMENTATIONS, augment, invariance_score
-from rcdm_lib.metrics import agreement_table, per_sample_variance
+from rcdm_lib.metrics import agreement_table, factor_agreement, per_sample_variance
 from rcdm_lib.viz import image_grid
 
 
@@ -40,6 +40,13 @@ class LayerStudy:
 
     def factor_table(self) -> dict[str, dict]:
         return {n: agreement_table(self.factors.read(x), self.reference, self.factors.factors)
+                for n, x in self.samples.items()}
+
+    def kept(self) -> dict[str, dict[str, torch.Tensor]]:
+        """{rep: {factor: [N, K]}}: 1 where a sample's reading equals its conditioning image's (the factor table's
+        "kept" per sample, for paired comparisons: rcdm_lib.analysis.beside)."""
+        return {n: {f: k.float() for f, k in factor_agreement(self.factors.read(x), self.reference,
+                                                              self.factors.factors).items()}
                 for n, x in self.samples.items()}
 
     def augmentations(self, n_images: int) -> AugmentationResult:
