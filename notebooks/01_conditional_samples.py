@@ -57,7 +57,7 @@ for slot, v in top1.items():
     print(f"  {slot:24s} {v:.2f}")
 # not a comparison in the paper, so the criterion is retrieval above chance for most representations
 verdict = claims.verdict_from_comparisons(
-    {slot: (top1[slot], 1 / n_images) for slot in run.select(beside=False)}, expect="higher",
+    {slot: (v, 1 / n_images) for slot, v in run.for_verdict(top1).items()}, expect="higher",
     what="the fraction of re-encoded samples nearest to their own image", against=f"chance (1/{n_images})",
     paper="samples keep what the representation encodes of their image")
 run.record_verdict("conditional_fidelity", verdict)

@@ -56,7 +56,7 @@ for slot, v in top1.items():
     print(f"  {slot:24s} {v:.2f}")
 # not a comparison in the paper, so the criterion is retrieval above chance for most representations
 verdict = claims.verdict_from_comparisons(
-    {slot: (v, 1 / len(names)) for slot, v in top1.items()}, expect="higher",
+    {slot: (v, 1 / len(names)) for slot, v in run.for_verdict(top1).items()}, expect="higher",
     what="the fraction of re-encoded samples nearest to their own photograph", against=f"chance (1/{len(names)})",
     paper="samples keep the photograph's salient structure")
 run.record_verdict("ood_conditioning", verdict)

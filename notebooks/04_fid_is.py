@@ -58,7 +58,7 @@ from rcdm_lib.viz import image_grid
 
 run = open_run(settings or profile, chapter="04_fid_is", results_dir=results_dir)
 study = FidStudy(run, extractor, steps=steps, seed=seed, isc_splits=isc_splits)
-backbones = run.select(layer="backbone")
+backbones = run.select(layer="backbone", beside=False)   # the verdict's rows; models beside go below
 print(*filter(None, (run.describe(), study.describe(), run.missing("unconditional"), run.missing("icgan"))), sep="\n")
 
 # %%

@@ -86,7 +86,8 @@ for slot, r in dist.items():
            float(r["RCDM samples"].median() / r["random validation"].median()),
            f"{slot}: median distance of samples / of random validation images (paper: < 1)")
 verdict = claims.verdict_from_comparisons(
-    {slot: (float(r["RCDM samples"].median()), float(r["random validation"].median())) for slot, r in dist.items()},
+    {slot: (float(r["RCDM samples"].median()), float(r["random validation"].median()))
+     for slot, r in run.for_verdict(dist).items()},
     expect="lower", what="the median squared distance of samples to h", against="random validation images",
     paper="samples closer than random images (Fig. 22, 23)")
 run.record_verdict("samples_near_condition", verdict)

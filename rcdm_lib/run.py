@@ -69,6 +69,11 @@ class Run:
         """Names of the representations whose attributes match, e.g. select(layer="backbone", supervised=False)."""
         return [n for n, r in self.representations.items() if all(getattr(r, k) == v for k, v in what.items())]
 
+    def for_verdict(self, values: dict) -> dict:
+        """The entries of `values` (keyed by representation) that a verdict on the paper's claims counts: the run's
+        own representations, not the models shown beside them (rcdm.beside, encoders.custom)."""
+        return {k: v for k, v in values.items() if k not in self.representations or not self.representations[k].beside}
+
     def supervised_and_ssl_backbones(self) -> tuple[str | None, list[str]]:
         """(the supervised backbone or None, the self-supervised backbones): the paper's usual comparison."""
         sup = self.select(layer="backbone", supervised=True, beside=False)

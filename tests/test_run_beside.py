@@ -44,6 +44,7 @@ def test_a_model_beside_the_slot_model_is_a_row_of_every_table_and_of_no_verdict
     sup, ssl = run.supervised_and_ssl_backbones()
     assert sup == "supervised_backbone" and ssl == ["simclr_backbone"]        # the slot model's, not the one beside
     assert [(m, b) for m, b, _ in run.backbone_projector_pairs()] == [("simclr", "simclr_backbone")]
+    assert list(run.for_verdict({n: 0.5 for n in run.names})) == [n for n in run.names if n != "simclr_one"]
     x = torch.rand(3, 3, run.encoder_size, run.encoder_size) * 2 - 1
     h = run.encode("simclr_one", x)
     assert torch.equal(h, run.encode("simclr_backbone", x))                    # the same encoder as the slot's

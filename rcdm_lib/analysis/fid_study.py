@@ -7,7 +7,7 @@ counts a difference only beyond it. FIDs at different sample counts are not comp
 measured at one count and says which.
 
     study = FidStudy(run, extractor="inception-v3-compat", steps=100)
-    rows = study.rows(2000, conditional=run.select(layer="backbone"), unconditional=True)
+    rows = study.rows(2000, conditional=run.select(layer="backbone", beside=False), unconditional=True)
     table = study.table(rows)              # None without the extractor's weights (study.missing says which key)
     study.record_verdict(table)
 """

@@ -133,6 +133,7 @@ def record_inversion(run, runs: dict, natural: dict, slots, iterations: int, thr
             run.record("inversion", f"{slot}/{opt}/high_frequency_fraction", natural[slot, opt]["hf"],
                        f"{slot}: high-frequency energy fraction of the {opt}-inverted inputs "
                        f"(real images: {natural['real']['hf']:.3f})")
+    slots = list(run.for_verdict(dict.fromkeys(slots)))   # the run's own, not the models shown beside them
     verdicts = {
         "distance": claims.verdict_from_comparisons(
             {slot: (float(runs[slot, "adam"].final_rel_distance.mean()), threshold) for slot in slots},

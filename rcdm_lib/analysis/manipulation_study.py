@@ -177,7 +177,9 @@ class ManipulationStudy:
             run.record("manipulation", f"{name}/algebra_{swap}", fr[f"a - b + c: {key}"],
                        f"{name}: samples of h(a) - h(b) + h(c) reading c's {WORD.get(swap, swap)} "
                        f"(samples of h(a): {fr[f'a: {key}']:.2f})")
-        # each edit against its baseline: the unedited samples, the rare dimensions, the samples of h(a)
+        # each edit against its baseline: the unedited samples, the rare dimensions, the samples of h(a); over the
+        # run's own representations (not the models shown beside them)
+        tables, algebra = run.for_verdict(tables), run.for_verdict(algebra)
         verdicts = {
             "copy": claims.verdict_from_comparisons(
                 {f"{n} {f}": (t["copy common"][f]["decoded"]["target"], t["unedited"][f]["decoded"]["target"])
