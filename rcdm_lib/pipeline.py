@@ -117,6 +117,20 @@ def input_files(profile) -> list[Path]:
     return files + [repo_path(f) for f in named if f]
 
 
+def beside_files(profile) -> list[Path]:
+    """The files of the models shown beside the run's own, also in the cache key: rcdm.beside's checkpoints and
+    encoders, the weights of encoders.custom. Never trained by the pipeline (input_files are): a missing one is
+    named by the settings check or when the run opens."""
+    profile = as_settings(profile)
+    enc = profile.get("encoders") or {}
+    files = []
+    for b in ((profile.get("rcdm") or {}).get("beside") or {}).values():
+        files += [b.get("checkpoint"), (enc.get("weights") or {}).get(b["encoder"])
+                  or (Path(enc["dir"]) / f"{b['encoder']}.safetensors" if enc.get("dir") else None)]
+    files += [c.get("weights") for c in (enc.get("custom") or {}).values() if c.get("weights") != "none"]
+    return [repo_path(f) for f in files if f]
+
+
 def _shown(path: Path) -> str:
     """A path as a page or a cache key may show it: relative to the repository when inside it."""
     path = Path(path)
@@ -230,7 +244,7 @@ def run_notebooks(profile, only: str | None = None, book_dir=BOOK_DIR, cache_dir
     srcs = notebook_sources(only, notebook_dir)
     for src in srcs:          # every source is checked before anything runs
         to_notebook(src)
-    inputs = {_shown(p): _sha256(p) for p in input_files(profile)}
+    inputs = {_shown(p): _sha256(p) for p in [*input_files(profile), *beside_files(profile)]}
     lib = library_hash()
     # the chapters read the merged settings (profile and overlay) from one file; they run in the repository and
     # get paths relative to it, and a page shows path parameters by name only (_shown_parameter)

@@ -70,3 +70,12 @@ def test_a_name_beside_that_the_run_already_uses_is_refused(tmp_path):
         _settings(tmp_path, {"simclr_backbone": {"encoder": "simclr"}})
     with pytest.raises(SettingsError, match=r"rcdm\.beside\.x\.encoder is 'dinov2'; expected one of"):
         _settings(tmp_path, {"x": {"encoder": "dinov2"}})
+
+
+def test_the_models_beside_and_their_encoders_are_in_the_notebooks_cache_key(tmp_path, simclr_export):
+    from rcdm_lib import pipeline
+
+    settings = _settings(tmp_path, {"simclr_one": {"encoder": "simclr", "checkpoint": simclr_export.name}})
+    files = pipeline.beside_files(settings)
+    assert files == [simclr_export, ROOT / ".cache" / "smoke" / "encoders" / "simclr.safetensors"]
+    assert simclr_export not in pipeline.input_files(settings)   # never trained by the pipeline
