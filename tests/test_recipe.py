@@ -23,7 +23,7 @@ STAGE = textwrap.dedent('''
     from rcdm_lib.artifacts import record_artifact
     p = argparse.ArgumentParser()
     p.add_argument("out"); p.add_argument("--reads", action="append", default=[])
-    p.add_argument("--fail-while"); p.add_argument("--sleep", type=float, default=0); p.add_argument("--wait-for")
+    p.add_argument("--fail-while"); p.add_argument("--sleep", type=float, default=0)
     p.add_argument("--threads", type=int, required=True)
     a = p.parse_args()
     out = Path(a.out)
@@ -32,9 +32,6 @@ STAGE = textwrap.dedent('''
     runs.write_text(runs.read_text() + "x" if runs.exists() else "x")
     Path(str(out) + ".threads").write_text(str(a.threads))
     time.sleep(a.sleep)
-    t0 = time.time()
-    while a.wait_for and not Path(a.wait_for).exists() and time.time() - t0 < 120:
-        time.sleep(0.05)
     if a.fail_while and Path(a.fail_while).exists():
         raise SystemExit(3)
     for r in a.reads:
@@ -67,16 +64,15 @@ def _runs(root: Path, name: str) -> int:
 
 
 def test_stages_run_as_their_needs_allow_and_each_file_records_the_recipe(tmp_path):
-    # a ends after c, so that b (on a's file) starts alone whatever the machine's load
-    root, path = _root(tmp_path, THREE.replace('out/a.bin, --sleep, "0.5"]', 'out/a.bin, --sleep, "0.5", '
-                                                                           '--wait-for, out/c.bin]'))
+    # b needs both here, so that it starts alone whatever the machine's load
+    root, path = _root(tmp_path, THREE.replace("needs: [a]", "needs: [a, c]"))
     recipe = load_recipe(path, root)
     t0 = time.time()
     stages = run_recipe(recipe, root, root / "run", command="python scripts/recipe.py recipe.yaml --jobs 2",
                         jobs=2, cpus=2, log=lambda s: None, poll_s=0.05)
     assert time.time() - t0 < 3 * 0.5 + 10   # a and c side by side (each sleeps 0.5 s)
     assert all(st.done for st in stages.values())
-    # a and c shared the two cores; b, started when a was done (after c), had both
+    # a and c shared the two cores; b, alone after them, had both
     assert {n: (root / "out" / f"{n}.bin.threads").read_text() for n in "acb"} == {"a": "1", "c": "1", "b": "2"}
     for name in "acb":
         entry = json.loads((root / "out" / "manifest.json").read_text())[name]
