@@ -105,3 +105,18 @@ def test_shape_agreement_on_the_training_split_conditions_on_training_images():
     assert on_val["split"] == "val" and on_val["agreement"]["exact"] < 1.0  # val images have other shapes
     with pytest.raises(ValueError, match="split must be"):
         shape_agreement(fake, _read_pixel, n_images=n, n_per=2, steps=2, n_reference=0, split="test")
+
+
+def test_shape_agreement_on_a_run_reads_the_data_from_its_settings():
+    """scripts/evaluate.py hands it the run (rcdm_lib.run.Run: `profile` is the name, the settings hold the data)."""
+    from rcdm_lib.data import FactorShapes
+    from rcdm_lib.training.quality import shape_agreement
+
+    class _FakeRun(_FakeModels):
+        profile = "tiny"
+        settings = {"profile": "tiny", "data": {"size": 16, "seed": 0}}
+
+    n = 4
+    shapes = FactorShapes("val", size=16, length=n, seed=0).batch(list(range(n)))[1]["shape"].long()
+    res = shape_agreement(_FakeRun(shapes), _read_pixel, n_images=n, n_per=2, steps=2, n_reference=0)
+    assert res["agreement"]["exact"] == 1.0

@@ -160,6 +160,11 @@ def test_the_shipped_recipe_is_valid_and_its_evaluation_reads_the_models_its_sta
     beside = __import__("yaml").safe_load(overlay.read_text())["rcdm"]["beside"]
     assert {(overlay.parent / b["checkpoint"]).resolve() for b in beside.values()} <= made
     assert {b["encoder"] for b in beside.values()} == {"dino", "dino_vit"}
+    from rcdm_lib.config import load_settings   # the tiny profile shows the same models beside its slot model
+
+    tiny = load_settings("tiny", check_files=False)["rcdm"]["beside"]
+    assert {n: (b["encoder"], (root / b["checkpoint"]).resolve()) for n, b in tiny.items()} == \
+        {n: (b["encoder"], (overlay.parent / b["checkpoint"]).resolve()) for n, b in beside.items()}
     evaluate = recipe.stage("shape_agreement")
     assert set(evaluate.needs) == {s.name for s in recipe.stages if any(f.startswith("artifacts/tiny/rcdm/rcdm_") for f in s.makes)}
     assert str(overlay.relative_to(root)) in evaluate.run and set(beside) <= set(evaluate.run)

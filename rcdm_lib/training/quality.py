@@ -77,7 +77,7 @@ def shape_agreement(models, clf, n_images: int = 100, n_per: int = 2, steps: int
 
     if split not in ("val", "train"):
         raise ValueError(f"split must be 'val' or 'train', got {split!r}")
-    data = (getattr(models, "profile", None) or models.settings)["data"]   # a ProfileModels or a Run
+    data = (models.settings if hasattr(models, "settings") else models.profile)["data"]   # a Run or ProfileModels
     ds = FactorShapes(split, size=data["size"], length=max(n_images, 1), seed=data["seed"])
     images, factors = ds.batch(np.arange(n_images))
     shape = factors["shape"].long()
