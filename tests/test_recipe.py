@@ -67,10 +67,8 @@ def test_stages_run_as_their_needs_allow_and_each_file_records_the_recipe(tmp_pa
     # b needs both here, so that it starts alone whatever the machine's load
     root, path = _root(tmp_path, THREE.replace("needs: [a]", "needs: [a, c]"))
     recipe = load_recipe(path, root)
-    t0 = time.time()
     stages = run_recipe(recipe, root, root / "run", command="python scripts/recipe.py recipe.yaml --jobs 2",
                         jobs=2, cpus=2, log=lambda s: None, poll_s=0.05)
-    assert time.time() - t0 < 3 * 0.5 + 10   # a and c side by side (each sleeps 0.5 s)
     assert all(st.done for st in stages.values())
     # a and c shared the two cores; b, alone after them, had both
     assert {n: (root / "out" / f"{n}.bin.threads").read_text() for n in "acb"} == {"a": "1", "c": "1", "b": "2"}
